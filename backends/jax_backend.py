@@ -1,0 +1,59 @@
+"""JAX backend: jitted functions, lax.fori_loop with a traced step count, jax.grad."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .base import Backend
+
+
+class JaxBackend(Backend):
+    name = "jax"
+    xp = jnp
+    grad = staticmethod(jax.grad)
+
+    def __init__(self, dtype: str = "float32", device: str = "auto"):
+        super().__init__(dtype)
+        allowed = ("auto", "cpu", "gpu")
+        if device not in allowed:
+            raise ValueError(f"device: {device!r} is not allowed for jax; choose one of {', '.join(allowed)}")
+        if dtype == "float64":
+            # Without this flag JAX silently computes float64 requests in float32.
+            jax.config.update("jax_enable_x64", True)
+        if device == "auto":
+            device = jax.default_backend()
+        try:
+            self._device = jax.devices(device)[0]
+        except RuntimeError as err:
+            raise ValueError(f"device: {device!r} was asked for but jax sees none ({err})") from None
+
+    @property
+    def device(self) -> str:
+        return f"{self._device.platform}:{self._device.id}"
+
+    def _asarray(self, a):
+        a = np.asarray(a)
+        if a.dtype.kind == "f":
+            a = a.astype(self.dtype_name)
+        return jax.device_put(a, self._device)
+
+    def index_array(self, idx):
+        return jax.device_put(np.asarray(idx, dtype=np.int32), self._device)
+
+    def fori_loop(self, n, body, carry):
+        # n may be traced: the step count is data, so changing T never recompiles.
+        return jax.lax.fori_loop(0, n, body, carry)
+
+    def jit(self, fn, donate_argnums=()):
+        return jax.jit(fn, donate_argnums=donate_argnums)
+
+    def set_rows(self, a, idx, values):
+        return a.at[idx].set(values)
+
+    def sync(self, tree):
+        return jax.block_until_ready(tree)
+
+    def describe(self):
+        return {**super().describe(), "jax": jax.__version__, "jaxlib": jax.lib.__version__
+                if hasattr(jax.lib, "__version__") else jax.__version__}

@@ -1,0 +1,72 @@
+"""PyTorch backend: eager ops under no_grad, CUDA when present, torch.func for autodiff."""
+from __future__ import annotations
+
+import functools
+
+import array_api_compat.torch as xp_torch
+import numpy as np
+import torch
+
+from .base import Backend
+
+
+class TorchBackend(Backend):
+    name = "torch"
+    xp = xp_torch
+
+    def __init__(self, dtype: str = "float32", device: str = "auto"):
+        super().__init__(dtype)
+        allowed = ("auto", "cpu", "cuda")
+        if device not in allowed:
+            raise ValueError(f"device: {device!r} is not allowed for torch; choose one of {', '.join(allowed)}")
+        if device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device: 'cuda' was asked for but torch sees no CUDA device")
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self._device = torch.device(device)
+        self._dtype = getattr(torch, dtype)
+
+    @property
+    def device(self) -> str:
+        return str(self._device)
+
+    def _asarray(self, a):
+        a = np.asarray(a)
+        dtype = self._dtype if a.dtype.kind == "f" else None
+        return torch.as_tensor(a, dtype=dtype, device=self._device)
+
+    def to_numpy(self, tree):
+        from .base import tree_map
+        return tree_map(lambda t: t.detach().cpu().numpy(), tree)
+
+    def index_array(self, idx):
+        return torch.as_tensor(idx, device=self._device)
+
+    def jit(self, fn, donate_argnums=()):
+        # Eager execution without autograd's bookkeeping; torch.func.grad inside still works.
+        @functools.wraps(fn)
+        def no_grad_fn(*args, **kwargs):
+            with torch.no_grad():
+                return fn(*args, **kwargs)
+        return no_grad_fn
+
+    @staticmethod
+    def grad(fn):
+        return torch.func.grad(fn)
+
+    def zeros(self, shape):
+        return torch.zeros(shape, dtype=self._dtype, device=self._device)
+
+    def take_rows(self, a, idx):
+        return a[idx]
+
+    def sync(self, tree):
+        if self._device.type == "cuda":
+            torch.cuda.synchronize(self._device)
+        return tree
+
+    def describe(self):
+        return {**super().describe(), "torch": torch.__version__}
+
+    def threads(self) -> int:
+        return torch.get_num_threads()

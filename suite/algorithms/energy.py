@@ -1,0 +1,91 @@
+"""SPEC.md §1: the energy network, written once against a backend's array namespace.
+
+States ``s`` are tuples ``(s_1, ..., s_L)`` of (batch, n_l) arrays; the input ``x = s_0`` is clamped.
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+
+class Layers(NamedTuple):
+    """Weights W_l of shape (n_{l-1}, n_l) and biases b_l of shape (n_l,), l = 1..L."""
+    weights: tuple
+    biases: tuple
+
+
+class Pull(NamedTuple):
+    """IEP's pull towards the feedforward prediction: (lam/2) sum_l ||s_l - f_l||^2."""
+    lam: Any
+    f: tuple
+
+
+def rho(u):
+    """Hard sigmoid clip(u, 0, 1); also the projection that keeps states in [0, 1]."""
+    return u.clip(0.0, 1.0)
+
+
+def rho_prime_mask(u):
+    """rho'(u) as a boolean mask: 1 on the closed interval [0, 1], so states at 0 can move."""
+    return (u >= 0.0) & (u <= 1.0)
+
+
+def energy(xp, params: Layers, x, s, beta=0.0, y=None, pull: Pull | None = None):
+    """F = E + beta C per sample, shape (batch,). Used by tests and diagnostics, not by relaxation."""
+    layers = (x,) + tuple(s)
+    total = 0.0
+    for l, (w, b) in enumerate(zip(params.weights, params.biases), start=1):
+        below, here = rho(layers[l - 1]), rho(layers[l])
+        total = total + 0.5 * xp.sum(layers[l] ** 2, axis=1) \
+            - xp.sum((below @ w) * here, axis=1) - here @ b
+    if pull is not None:
+        total = total + 0.5 * pull.lam * sum(xp.sum((sl - fl) ** 2, axis=1) for sl, fl in zip(s, pull.f))
+    if y is not None:
+        total = total + beta * xp.sum((s[-1] - y) ** 2, axis=1)
+    return total
+
+
+def input_drive(params: Layers, x):
+    """rho(x) W_1 + b_1: constant during a relaxation, so computed once."""
+    return rho(x) @ params.weights[0] + params.biases[0]
+
+
+def state_gradient(params: Layers, drive, s, beta=0.0, y=None, pull: Pull | None = None):
+    """dF/ds_l for every free layer (SPEC §1), given the input drive."""
+    r = [rho(sl) for sl in s]
+    last = len(s) - 1
+    grads = []
+    for l, sl in enumerate(s):
+        total = drive if l == 0 else r[l - 1] @ params.weights[l] + params.biases[l]
+        if l < last:
+            total = total + r[l + 1] @ params.weights[l + 1].T
+        grads.append(sl - rho_prime_mask(sl) * total)
+    if pull is not None:
+        grads = [g + pull.lam * (sl - fl) for g, sl, fl in zip(grads, s, pull.f)]
+    if y is not None:
+        grads[last] = grads[last] + 2.0 * beta * (s[last] - y)
+    return grads
+
+
+def relax(backend, params: Layers, x, s, steps, eps, beta=0.0, y=None, pull: Pull | None = None):
+    """`steps` synchronous steps s <- clip(s - eps dF/ds, 0, 1); y=None is the free phase."""
+    drive = input_drive(params, x)
+
+    def step(_, s):
+        grads = state_gradient(params, drive, s, beta, y, pull)
+        return tuple(rho(sl - eps * g) for sl, g in zip(s, grads))
+
+    return backend.fori_loop(steps, step, tuple(s))
+
+
+def residual(backend, params: Layers, x, s, eps, pull: Pull | None = None):
+    """max |s_{t+1} - s_t| of one free step: how far s is from a fixed point."""
+    nxt = relax(backend, params, x, s, 1, eps, pull=pull)
+    return max(float(backend.xp.max(backend.xp.abs(a - b))) for a, b in zip(nxt, s))
+
+
+def zero_state(backend, sizes, batch):
+    return tuple(backend.zeros((batch, n)) for n in sizes[1:])
+
+
+def predict_labels(xp, s):
+    return xp.argmax(s[-1], axis=1)

@@ -1,0 +1,112 @@
+"""One interface over every backend: NumPy in, NumPy out, and the compiled training step.
+
+    engine = Engine("jax")                       # or "numpy", "torch"; dtype="float64"
+    s = engine.relax(params, x, s0, steps=50, beta=0.5, y=y_onehot, lam=0.1, f=f)
+    params = engine.ep_update(params, x, s_pos, s_neg, beta=0.5, lrs=(0.1, 0.05))
+
+Parameters are ``Layers(weights, biases)`` of NumPy arrays; states are tuples of (batch, n_l) arrays.
+"""
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import numpy as np
+
+import backends
+
+from .algorithms import bp, ep, feedforward, iep
+from .algorithms.energy import Layers, Pull, relax, zero_state
+from .algorithms.inference import Model, Mode, final_state
+
+
+def glorot_layers(rng: np.random.Generator, sizes) -> Layers:
+    """W ~ U(+-sqrt(6 / (n_in + n_out))), zero biases (SPEC.md §5), in float64 on the host."""
+    weights = tuple(rng.uniform(-1, 1, (a, b)) * np.sqrt(6.0 / (a + b))
+                    for a, b in zip(sizes[:-1], sizes[1:]))
+    return Layers(weights, tuple(np.zeros(b) for b in sizes[1:]))
+
+
+def one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    return np.eye(n_classes, dtype=np.float32)[labels]
+
+
+def _forward(backend, params: Layers, x):
+    return feedforward.predict(params, x)
+
+
+class TrainState(NamedTuple):
+    model: Model
+    persistent: tuple | None  # EP's per-example free fixed points (init 'persistent'), else None
+
+
+def train_step(backend, state: TrainState, X, Y, idx, sign, hp: ep.EPHyper, lam, *,
+               algorithm: str, init: str, symmetric: bool, global_loss: bool, bp_loss: str) -> TrainState:
+    """One minibatch of any algorithm; X, Y live on the device and idx picks the minibatch."""
+    x, y = backend.take_rows(X, idx), backend.take_rows(Y, idx)
+    energy, ff = state.model
+    if algorithm == "bp":
+        return TrainState(Model(None, bp.train_step(backend, ff, x, y, hp.lrs, bp_loss)), None)
+    if algorithm == "iep":
+        energy, ff = iep.train_step(backend, energy, ff, x, y, sign, hp, lam, symmetric, global_loss)
+        return TrainState(Model(energy, ff), None)
+    if init == "persistent":
+        s_init = tuple(backend.take_rows(buf, idx) for buf in state.persistent)
+    else:
+        sizes = [x.shape[1]] + [b.shape[0] for b in energy.biases]
+        s_init = zero_state(backend, sizes, x.shape[0])
+    energy, s_neg = ep.train_step(backend, energy, x, y, s_init, sign, hp, symmetric)
+    persistent = state.persistent
+    if init == "persistent":
+        persistent = tuple(backend.set_rows(buf, idx, s) for buf, s in zip(persistent, s_neg))
+    return TrainState(Model(energy, None), persistent)
+
+
+class Engine:
+    """The algorithms of suite.algorithms, compiled for one backend (once per static option)."""
+
+    def __init__(self, backend: str | backends.Backend = "numpy", dtype: str = "float32",
+                 device: str = "auto"):
+        self.backend = backends.get(backend, dtype, device) if isinstance(backend, str) else backend
+        self._cache: dict = {}
+
+    def compiled(self, fn, donate_argnums=(), **static):
+        """fn(backend, *args, **static), compiled; static options are fixed, everything else traced."""
+        key = (fn, donate_argnums, tuple(sorted(static.items())))
+        if key not in self._cache:
+            self._cache[key] = self.backend.jit(functools.partial(fn, self.backend, **static),
+                                                donate_argnums=donate_argnums)
+        return self._cache[key]
+
+    def _numpy_call(self, fn, *args):
+        bk = self.backend
+        return bk.to_numpy(bk.sync(fn(*bk.asarray(args))))
+
+    # -- NumPy in, NumPy out ------------------------------------------------------------------
+    def relax(self, params, x, s, steps, eps=0.5, beta=0.0, y=None, lam=0.0, f=None):
+        """`steps` relaxation steps from s; with y the nudged dynamics (F = E + beta C), with f the
+        IEP pull of strength lam towards f."""
+        pull = None if f is None else Pull(lam, tuple(f))
+        return self._numpy_call(self.compiled(relax), Layers(*params), x, tuple(s), steps, eps, beta, y, pull)
+
+    def ep_update(self, params, x, s_pos, s_neg, beta, lrs) -> Layers:
+        return self._numpy_call(self.compiled(ep.ep_update), Layers(*params), x, tuple(s_pos),
+                                tuple(s_neg), beta, tuple(lrs))
+
+    def initializer_update(self, init_params, x, targets, lrs, global_loss=False) -> Layers:
+        fn = self.compiled(feedforward.initializer_update, global_loss=global_loss)
+        return self._numpy_call(fn, Layers(*init_params), x, tuple(targets), tuple(lrs))
+
+    def forward(self, ff_params, x):
+        return self._numpy_call(self.compiled(_forward), Layers(*ff_params), x)
+
+    def bp_gradients(self, params, x, y, loss="squared") -> Layers:
+        return self._numpy_call(self.compiled(bp.gradients, kind=loss), Layers(*params), x, y)
+
+    def bp_step(self, params, x, y, lrs, loss="squared") -> Layers:
+        return self._numpy_call(self.compiled(bp.train_step, kind=loss), Layers(*params), x, y, tuple(lrs))
+
+    # -- on the device ------------------------------------------------------------------------
+    def output_state(self, model: Model, x, mode: Mode, eps, lam=0.0):
+        """Device array (batch, n_L) an inference mode predicts from; x already on the device."""
+        return self.compiled(final_state, kind=mode.kind)(model, x, mode.steps, eps, lam)
