@@ -15,8 +15,9 @@ def h(u):
     return rho(u) + LEAK * u
 
 
-def h_prime(u):
-    return rho_prime_mask(u) + LEAK
+def h_backward(u, grad):
+    """grad * h'(u), h'(u) = rho'(u) + LEAK; written so the result keeps grad's dtype."""
+    return grad * rho_prime_mask(u) + LEAK * grad
 
 
 def forward(params: Layers, x):
@@ -47,7 +48,7 @@ def backward(xp, params: Layers, x, us, fs, direct_grads, through_layers: bool) 
         d_f = direct_grads[l]
         if delta is not None:
             d_f = delta if d_f is None else d_f + delta
-        d_u = d_f * h_prime(us[l])
+        d_u = h_backward(us[l], d_f)
         grad_w[l] = inputs[l].T @ d_u
         grad_b[l] = xp.sum(d_u, axis=0)
         if through_layers:

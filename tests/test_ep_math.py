@@ -1,0 +1,75 @@
+"""EP's mathematics: the state gradient, the closed-interval derivative, and EP -> exact gradient."""
+import numpy as np
+import pytest
+
+from conftest import Problem
+from suite.algorithms.energy import Pull, energy, input_drive, state_gradient
+from suite.engine import glorot_layers
+
+
+def test_state_gradient_is_the_gradient_of_F():
+    """dF/ds written by hand (SPEC §1) equals autodiff of the energy F = E + beta C + pull."""
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    p = Problem(seed=3)
+    params = jax.tree_util.tree_map(jnp.asarray, p.params)
+    x, y = jnp.asarray(p.x), jnp.asarray(p.y)
+    s = tuple(jnp.asarray(a) * 1.2 - 0.1 for a in p.s0)  # some states outside [0, 1]
+    pull = Pull(0.3, tuple(jnp.asarray(a) for a in p.s1))
+    auto = jax.grad(lambda s: jnp.sum(energy(jnp, params, x, s, 0.7, y, pull)))(s)
+    hand = state_gradient(params, input_drive(params, x), s, 0.7, y, pull)
+    for a, h in zip(auto, hand):
+        np.testing.assert_allclose(np.asarray(h), np.asarray(a), atol=1e-12)
+
+
+def test_states_starting_at_zero_move(engines, problem):
+    """rho'(0) = 1 (closed interval): plain EP from a zero start is not frozen."""
+    p = problem
+    zeros = tuple(np.zeros_like(s) for s in p.s0)
+    after = engines("numpy").relax(p.params, p.x, zeros, 1)
+    assert all(np.max(a) > 0 for a in after)
+
+
+def _fixed_point_cost(engine, params, x, y, steps=3000):
+    s0 = tuple(np.zeros((x.shape[0], b.shape[0])) for b in params.biases)
+    s = engine.relax(params, x, s0, steps)
+    return np.sum((s[-1] - y) ** 2) / x.shape[0], s
+
+
+def test_symmetric_ep_matches_the_exact_gradient(engines):
+    """SPEC §2: as beta -> 0 at a fixed point, the EP update -> -eta dC(s*)/dtheta.
+
+    The exact gradient is a central finite difference of the cost at the relaxed fixed point."""
+    engine = engines("numpy")
+    rng = np.random.default_rng(7)
+    sizes = (6, 5, 4, 3)
+    params = glorot_layers(rng, sizes)
+    params = params._replace(biases=tuple(rng.uniform(0.1, 0.4, b.shape) for b in params.biases))
+    x = rng.random((4, sizes[0]))
+    y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], 4)]
+    _, s_free = _fixed_point_cost(engine, params, x, y)
+    beta = 1e-4
+    s_plus = engine.relax(params, x, s_free, 2000, beta=beta, y=y)
+    s_minus = engine.relax(params, x, s_free, 2000, beta=-beta, y=y)
+    ones = (1.0,) * (len(sizes) - 1)
+    zero = glorot_layers(rng, sizes)._replace(weights=tuple(0 * w for w in params.weights))
+    step = engine.ep_update(zero, x, s_plus, s_minus, 2 * beta, ones)  # eta = 1, from theta = 0
+    ep_direction = np.concatenate([np.ravel(a) for group in step for a in group])
+
+    exact, h = [], 1e-6
+    for group in range(2):
+        for layer, array in enumerate(params[group]):
+            for index in np.ndindex(array.shape):
+                costs = []
+                for sign in (1, -1):
+                    shifted = [list(params.weights), list(params.biases)]
+                    moved = array.copy()
+                    moved[index] += sign * h
+                    shifted[group][layer] = moved
+                    costs.append(_fixed_point_cost(engine, type(params)(*map(tuple, shifted)), x, y)[0])
+                exact.append(-(costs[0] - costs[1]) / (2 * h))
+    exact = np.array(exact)
+    assert np.linalg.norm(exact) > 1e-3  # a gradient that could disagree
+    cosine = ep_direction @ exact / (np.linalg.norm(ep_direction) * np.linalg.norm(exact))
+    assert cosine >= 0.999, cosine
