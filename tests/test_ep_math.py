@@ -31,7 +31,7 @@ def test_states_starting_at_zero_move(engines, problem):
     assert all(np.max(a) > 0 for a in after)
 
 
-def _fixed_point_cost(engine, params, x, y, steps=3000):
+def _fixed_point_cost(engine, params, x, y, steps=600):
     s0 = tuple(np.zeros((x.shape[0], b.shape[0])) for b in params.biases)
     s = engine.relax(params, x, s0, steps)
     return np.sum((s[-1] - y) ** 2) / x.shape[0], s
@@ -50,8 +50,8 @@ def test_symmetric_ep_matches_the_exact_gradient(engines):
     y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], 4)]
     _, s_free = _fixed_point_cost(engine, params, x, y)
     beta = 1e-4
-    s_plus = engine.relax(params, x, s_free, 2000, beta=beta, y=y)
-    s_minus = engine.relax(params, x, s_free, 2000, beta=-beta, y=y)
+    s_plus = engine.relax(params, x, s_free, 600, beta=beta, y=y)
+    s_minus = engine.relax(params, x, s_free, 600, beta=-beta, y=y)
     ones = (1.0,) * (len(sizes) - 1)
     zero = glorot_layers(rng, sizes)._replace(weights=tuple(0 * w for w in params.weights))
     step = engine.ep_update(zero, x, s_plus, s_minus, 2 * beta, ones)  # eta = 1, from theta = 0
