@@ -18,8 +18,9 @@ class BackendUnavailable(ImportError):
     """The backend is known but its library is not installed."""
 
 
-def get(name: str, dtype: str = "float32", device: str = "auto") -> Backend:
-    """A ready backend. Unknown names and missing libraries raise errors that say what to do."""
+def get(name: str, dtype: str = "float32", device: str = "auto", **options) -> Backend:
+    """A ready backend. Unknown names and missing libraries raise errors that say what to do.
+    options go to the backend's constructor (torch: compile=True)."""
     if name not in _REGISTRY:
         raise ValueError(f"backend: {name!r} is unknown; choose one of {', '.join(NAMES)}")
     module, cls, requirement = _REGISTRY[name]
@@ -29,7 +30,7 @@ def get(name: str, dtype: str = "float32", device: str = "auto") -> Backend:
         raise BackendUnavailable(
             f"backend {name!r} needs a library that is not installed ({err.name}); "
             f"install it with: python -m pip install '{requirement}'") from err
-    return getattr(mod, cls)(dtype=dtype, device=device)
+    return getattr(mod, cls)(dtype=dtype, device=device, **options)
 
 
 __all__ = ["Backend", "BackendUnavailable", "DTYPES", "NAMES", "get", "tree_map"]

@@ -5,7 +5,7 @@ import dataclasses
 from dataclasses import dataclass
 
 ALGORITHMS = ("ep", "iep", "bp")
-BACKENDS = ("numpy", "torch", "jax")
+from backends import NAMES as BACKENDS
 DATASETS = ("mnist", "fashion-mnist", "synthetic")
 INITS = {"ep": ("zeros", "persistent"), "iep": ("forward",), "bp": ("none",)}
 DEFAULT_INIT = {"ep": "zeros", "iep": "forward", "bp": "none"}
