@@ -30,7 +30,7 @@ def tests(session):
 def demo(session):
     """A small end-to-end run: python -m suite run with the given arguments (default: IEP on MNIST)."""
     install(session)
-    session.run("python", "-m", "suite", "run", *(session.posargs or ["--algorithm", "iep", "--lam", "0.1"]))
+    session.run("python", "-m", "suite", "run", *(session.posargs or ["--algorithm", "iep", "--lam", "0.1", "--backend", "jax"]))
 
 
 @nox.session(python="3.11")

@@ -55,5 +55,5 @@ class JaxBackend(Backend):
         return jax.block_until_ready(tree)
 
     def describe(self):
-        return {**super().describe(), "jax": jax.__version__, "jaxlib": jax.lib.__version__
-                if hasattr(jax.lib, "__version__") else jax.__version__}
+        import jaxlib
+        return {**super().describe(), "jax": jax.__version__, "jaxlib": jaxlib.__version__}

@@ -40,7 +40,7 @@ class RunConfig:
     init: str = ""  # "" picks the algorithm's default (zeros / forward / none)
     initializer_loss: str = "local"
     bp_loss: str = "squared"
-    eval_modes: tuple[str, ...] = ()  # "" = the algorithm's defaults (see default_eval_modes)
+    eval_modes: tuple[str, ...] = ()  # empty: the algorithm's defaults (default_eval_modes)
     eval_size: int | None = None  # evaluate on the first N images of each split (None: all)
     dtype: str = "float32"
     device: str = "auto"

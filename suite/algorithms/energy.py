@@ -58,7 +58,8 @@ def state_gradient(params: Layers, drive, s, beta=0.0, y=None, pull: Pull | None
         total = drive if l == 0 else r[l - 1] @ params.weights[l] + params.biases[l]
         if l < last:
             total = total + r[l + 1] @ params.weights[l + 1].T
-        grads.append(sl - rho_prime_mask(sl) * total)
+        # rho'(s) = 1 exactly where the clip leaves s unchanged: the closed interval [0, 1].
+        grads.append(sl - (r[l] == sl) * total)
     if pull is not None:
         grads = [g + pull.lam * (sl - fl) for g, sl, fl in zip(grads, s, pull.f)]
     if y is not None:
@@ -77,15 +78,6 @@ def relax(backend, params: Layers, x, s, steps, eps, beta=0.0, y=None, pull: Pul
     return backend.fori_loop(steps, step, tuple(s))
 
 
-def residual(backend, params: Layers, x, s, eps, pull: Pull | None = None):
-    """max |s_{t+1} - s_t| of one free step: how far s is from a fixed point."""
-    nxt = relax(backend, params, x, s, 1, eps, pull=pull)
-    return max(float(backend.xp.max(backend.xp.abs(a - b))) for a, b in zip(nxt, s))
-
-
 def zero_state(backend, sizes, batch):
     return tuple(backend.zeros((batch, n)) for n in sizes[1:])
 
-
-def predict_labels(xp, s):
-    return xp.argmax(s[-1], axis=1)
