@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from conftest import FRAMEWORKS
+from suite.algorithms import energy
 
 TOLERANCE = {"float32": 1e-5, "float64": 1e-10}
 
@@ -60,3 +61,14 @@ def test_backprop_gradient(engines, problem, name, dtype, loss):
     got = engines(name, dtype).bp_gradients(p.ff_params, p.x, p.y, loss)
     assert_trees_close(got, want, TOLERANCE[dtype])
     assert max(np.max(np.abs(g)) for g in _leaves(want)) > 1e-3  # a gradient that could disagree
+
+
+def test_jax_step_count_is_traced(engines, problem, dtype):
+    """Changing T (or beta, lam) reuses the compiled relaxation instead of compiling again."""
+    if "jax" not in FRAMEWORKS:
+        pytest.skip("jax is not installed")
+    engine, p = engines("jax", dtype), problem
+    relax = engine.compiled(energy.relax)
+    for steps, beta in ((3, 0.1), (7, 0.2), (50, -0.4)):
+        engine.relax(p.params, p.x, p.s0, steps, beta=beta, y=p.y)
+    assert relax._cache_size() == 1
