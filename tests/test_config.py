@@ -42,9 +42,11 @@ def test_sizes_must_fit_the_data():
     with pytest.raises(ConfigError, match="sizes: first size 784 does not fit synthetic, whose images have 64"):
         check_fits(RunConfig(dataset="synthetic"), ds)
     with pytest.raises(ConfigError, match="sizes: last size 7 does not fit synthetic, which has 10 classes"):
-        check_fits(RunConfig(dataset="synthetic", sizes=(64, 7)  + (7,), lrs=(0.1, 0.1)), ds)
+        check_fits(RunConfig(dataset="synthetic", sizes=(64, 7, 7), lrs=(0.1, 0.1)), ds)
     with pytest.raises(ConfigError, match="train_size: 5000 is more than the 1000 training images"):
         check_fits(RunConfig(dataset="synthetic", sizes=(64, 8, 10), train_size=5000), ds)
+    with pytest.raises(ConfigError, match="batch_size: 20 is more than the 10 training images"):
+        check_fits(RunConfig(dataset="synthetic", sizes=(64, 8, 10), train_size=10), ds)
 
 
 def test_unknown_backend_and_device():

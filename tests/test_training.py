@@ -8,7 +8,7 @@ from suite.algorithms.inference import Mode, multiply_adds
 from suite.config import RunConfig
 from suite.run import train_and_evaluate
 
-TIMING = ("train_seconds", "seconds_per_10k", "warmup_seconds")
+TIMING = ("train_seconds", "seconds_per_10k", "warmup_seconds", "eval_warmup_seconds")
 
 
 def strip_timing(rows):
