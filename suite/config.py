@@ -4,14 +4,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from backends import DTYPES, NAMES as BACKENDS
+
 ALGORITHMS = ("ep", "iep", "bp")
-from backends import NAMES as BACKENDS
 DATASETS = ("mnist", "fashion-mnist", "synthetic")
 INITS = {"ep": ("zeros", "persistent"), "iep": ("forward",), "bp": ("none",)}
 DEFAULT_INIT = {"ep": "zeros", "iep": "forward", "bp": "none"}
 INITIALIZER_LOSSES = ("local", "global")
 BP_LOSSES = ("squared", "cross_entropy")
-DTYPES = ("float32", "float64")
 DEVICES = ("auto", "cpu", "cuda", "gpu")
 
 
