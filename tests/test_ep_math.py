@@ -73,3 +73,22 @@ def test_symmetric_ep_matches_the_exact_gradient(engines):
     assert np.linalg.norm(exact) > 1e-3  # a gradient that could disagree
     cosine = ep_direction @ exact / (np.linalg.norm(ep_direction) * np.linalg.norm(exact))
     assert cosine >= 0.999, cosine
+
+
+def test_relaxation_equals_the_general_step_repeated(problem):
+    """relax() switches to the in-range form after the first step; from a start outside [0, 1]
+    it must still equal the general SPEC §1 step applied every time."""
+    import backends
+    from suite.algorithms.energy import relax, rho
+    p, bk = problem, backends.get("numpy", "float64")
+    start = tuple(a * 1.4 - 0.2 for a in p.s0)
+    pull = Pull(0.3, p.s1)
+    want = start
+    drive = input_drive(p.params, p.x)
+    for _ in range(30):
+        grads = state_gradient(p.params, drive, want, 0.7, p.y, pull)
+        want = tuple(rho(s - 0.5 * g) for s, g in zip(want, grads))
+    got = relax(bk, p.params, p.x, start, 30, 0.5, 0.7, p.y, pull)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, atol=1e-13)
+    assert relax(bk, p.params, p.x, start, 0, 0.5) == start

@@ -49,9 +49,13 @@ def input_drive(params: Layers, x):
     return rho(x) @ params.weights[0] + params.biases[0]
 
 
-def state_gradient(params: Layers, drive, s, beta=0.0, y=None, pull: Pull | None = None):
-    """dF/ds_l for every free layer (SPEC §1), given the input drive."""
-    r = [rho(sl) for sl in s]
+def state_gradient(params: Layers, drive, s, beta=0.0, y=None, pull: Pull | None = None,
+                   in_range: bool = False):
+    """dF/ds_l for every free layer (SPEC §1), given the input drive.
+
+    in_range=True promises every state lies in [0, 1], where rho(s) = s and rho'(s) = 1: the same
+    gradient with less elementwise work."""
+    r = list(s) if in_range else [rho(sl) for sl in s]
     last = len(s) - 1
     grads = []
     for l, sl in enumerate(s):
@@ -59,7 +63,7 @@ def state_gradient(params: Layers, drive, s, beta=0.0, y=None, pull: Pull | None
         if l < last:
             total = total + r[l + 1] @ params.weights[l + 1].T
         # rho'(s) = 1 exactly where the clip leaves s unchanged: the closed interval [0, 1].
-        grads.append(sl - (r[l] == sl) * total)
+        grads.append(sl - total if in_range else sl - (r[l] == sl) * total)
     if pull is not None:
         grads = [g + pull.lam * (sl - fl) for g, sl, fl in zip(grads, s, pull.f)]
     if y is not None:
@@ -68,14 +72,21 @@ def state_gradient(params: Layers, drive, s, beta=0.0, y=None, pull: Pull | None
 
 
 def relax(backend, params: Layers, x, s, steps, eps, beta=0.0, y=None, pull: Pull | None = None):
-    """`steps` synchronous steps s <- clip(s - eps dF/ds, 0, 1); y=None is the free phase."""
+    """`steps` synchronous steps s <- clip(s - eps dF/ds, 0, 1); y=None is the free phase.
+
+    The initial state may lie outside [0, 1] (IEP starts from the initializer's leaky output);
+    after one step every state is clipped into [0, 1], so the later steps take the in-range form."""
     drive = input_drive(params, x)
 
-    def step(_, s):
-        grads = state_gradient(params, drive, s, beta, y, pull)
-        return tuple(rho(sl - eps * g) for sl, g in zip(s, grads))
+    def step(in_range):
+        def body(_, s):
+            grads = state_gradient(params, drive, s, beta, y, pull, in_range)
+            return tuple(rho(sl - eps * g) for sl, g in zip(s, grads))
+        return body
 
-    return backend.fori_loop(steps, step, tuple(s))
+    first = (steps > 0) * 1  # 0 or 1, and still a traced value under jit
+    s = backend.fori_loop(first, step(in_range=False), tuple(s))
+    return backend.fori_loop(steps - first, step(in_range=True), s)
 
 
 def zero_state(backend, sizes, batch):
