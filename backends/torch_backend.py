@@ -12,7 +12,7 @@ from .base import Backend
 
 class TorchBackend(Backend):
     """compile=True wraps every compiled function in torch.compile: measured in suite.speed as
-    1.6-2.9x faster per EP minibatch on CPU, but 50-70 s to compile each (shape, T), so off by default."""
+    1.4-2x faster per EP minibatch on CPU, but 15-70 s to compile each (shape, T), so off by default."""
     name = "torch"
     xp = xp_torch
 
