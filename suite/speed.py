@@ -112,7 +112,7 @@ def main(argv=None):
 
     print(f"EP minibatch, T_neg={T_NEG}, T_pos={T_POS}, batch {args.batch}, float32; "
           f"median of {args.repeats} repeats\n")
-    print(f"| net | backend | device | threads | compile / warm-up s | ms / minibatch | GEMM roofline ms | roofline % |")
+    print("| net | backend | device | threads | compile / warm-up s | ms / minibatch | GEMM roofline ms | roofline % |")
     print("|---|---|---|---|---|---|---|---|")
     for sizes in NETS:
         roofline = roofline_seconds(sizes, args.batch, args.repeats)

@@ -1,5 +1,4 @@
 """Training end to end: reproducible, and it learns on every backend."""
-import numpy as np
 import pytest
 
 from conftest import AVAILABLE, requires_mnist
