@@ -50,7 +50,7 @@ def test_a_tampered_cache_is_refused(isolated_cache):
     assert data.CHECKSUMS["mnist"][3] in message and "found" in message and "t10k-labels" in message
 
 
-def test_idx_directory_round_trip_and_checksum_refusal(tmp_path, monkeypatch):
+def test_idx_directory_round_trip_and_checksum_refusal(tmp_path):
     raw = data.synthetic_raw(n_features=784)
     write_idx_dir(tmp_path / "gz", raw)
     write_idx_dir(tmp_path / "plain", raw, compress=False)
