@@ -26,7 +26,8 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(option, type=_parse_bool, metavar="true|false", help=f"default: {default}")
         elif isinstance(default, tuple):
             item = str if field.name == "eval_modes" else type(default[0]) if default else str
-            parser.add_argument(option, type=item, nargs="+", help=f"default: {' '.join(map(str, default)) or 'per algorithm'}")
+            shown = " ".join(map(str, default)) or "per algorithm"
+            parser.add_argument(option, type=item, nargs="+", help=f"default: {shown}")
         elif field.name in ("train_size", "eval_size"):
             parser.add_argument(option, type=int, help="default: all")
         else:
@@ -41,9 +42,9 @@ def _print_table(rows: list[dict]) -> None:
     for r in final:
         print(f"{r['split']:<11} {r['mode']:<14} {r['error']:>7.4f} {r['mult_adds']:>11,} "
               f"{r['seconds_per_10k']:>9.3f}")
-    print(f"training: {sum(r['train_seconds'] for r in final if r is final[0]):.1f} s in epoch {last}, "
-          f"warm-up {final[0]['warmup_seconds']:.2f} s; {final[0]['backend']} on {final[0]['device']}, "
-          f"{final[0]['threads']} threads")
+    first = final[0]
+    print(f"training: {first['train_seconds']:.1f} s in epoch {last}, warm-up {first['warmup_seconds']:.2f} s; "
+          f"{first['backend']} on {first['device']}, {first['threads']} threads")
 
 
 def main(argv: list[str] | None = None) -> int:
