@@ -27,10 +27,26 @@ def tests(session):
 
 
 @nox.session(python="3.11")
-def demo(session):
-    """A small end-to-end run: python -m suite run with the given arguments (default: IEP on MNIST)."""
+def benchmark(session):
+    """The suite's main job: run a study (default: the quick preset), store tables, draw figures.
+    Arguments pass through: nox -s benchmark -- --preset paper"""
     install(session)
-    session.run("python", "-m", "suite", "run", *(session.posargs or ["--algorithm", "iep", "--lam", "0.1", "--backend", "jax"]))
+    session.run("python", "-m", "suite", "run", *session.posargs)
+
+
+@nox.session(python="3.11")
+def plots(session):
+    """Redraw every figure from the stored tables under results/ (seconds; trains nothing)."""
+    install(session)
+    session.run("python", "-m", "suite", "plot", *session.posargs)
+
+
+@nox.session(python="3.11")
+def train(session):
+    """One configuration: nox -s train -- --algorithm iep --lam 0.1 --backend jax"""
+    install(session)
+    session.run("python", "-m", "suite", "train", *(session.posargs or ["--algorithm", "iep", "--lam", "0.1",
+                                                                        "--backend", "jax"]))
 
 
 @nox.session(python="3.11")

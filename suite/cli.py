@@ -1,9 +1,16 @@
-"""Command line: ``python -m suite run --algorithm iep --lam 0.1 --backend jax``."""
+"""Command line.
+
+    python -m suite run [--preset quick | --study FILE.toml] [--results results]   a whole study
+    python -m suite plot [--results results] [STUDY ...]       figures from stored tables only
+    python -m suite table [--results results] [STUDY ...]      the summary of stored tables
+    python -m suite train --algorithm iep --lam 0.1 --backend jax                  one configuration
+"""
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 
 from .config import ConfigError, RunConfig
 from .data import DataError
@@ -47,20 +54,79 @@ def _print_table(rows: list[dict]) -> None:
           f"{first['backend']} on {first['device']}, {first['threads']} threads")
 
 
+def _study_dirs(results: Path, names: list[str]) -> list[Path]:
+    dirs = [results / n for n in names] if names else sorted(p.parent for p in results.glob("*/rows.parquet"))
+    missing = [d for d in dirs if not (d / "rows.parquet").exists()]
+    if missing or not dirs:
+        raise FileNotFoundError(f"no stored results in {missing[0] if missing else results}: "
+                                "run a study first (python -m suite run)")
+    return dirs
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m suite", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m suite", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="train and evaluate one configuration (SPEC.md)")
-    _add_config_options(run)
+    run = commands.add_parser("run", help="run a study (default: the quick preset), store tables, draw figures")
+    source = run.add_mutually_exclusive_group()
+    source.add_argument("--preset", default="quick", help="smoke (seconds), quick (default, ~10 min), paper (days)")
+    source.add_argument("--study", help="a study TOML file (see suite/presets/*.toml and ablations/)")
+    run.add_argument("--results", default="results", type=Path, help="results root (default: results/)")
+    run.add_argument("--no-plots", action="store_true", help="store tables only")
+    for name, text in (("plot", "redraw every figure from stored tables"), ("table", "print stored summaries")):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("studies", nargs="*", help="study names (default: every study under --results)")
+        sub.add_argument("--results", default="results", type=Path)
+    train = commands.add_parser("train", help="train and evaluate one configuration (SPEC.md)")
+    _add_config_options(train)
     args = parser.parse_args(argv)
 
-    from .run import train_and_evaluate  # heavy imports only once arguments are known good
-    options = {k: v for k, v in vars(args).items() if k != "command" and v is not None}
     try:
-        cfg = RunConfig(**options)
-        rows = train_and_evaluate(cfg, progress=lambda message: print(message, flush=True))
-    except (ConfigError, DataError, ImportError) as err:
+        return COMMANDS[args.command](args)
+    except (ConfigError, DataError, ImportError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+
+
+def _run(args) -> int:
+    from . import study as studies
+    from .sweep import run_study
+    chosen = studies.load(args.study) if args.study else studies.preset(args.preset)
+    print(f"study {chosen.name}: {len(chosen.runs)} runs. {chosen.description}", flush=True)
+    table = run_study(chosen, args.results, echo=lambda m: print(m, flush=True))
+    _print_summary(args.results / chosen.name, table)
+    if not args.no_plots:
+        _plot(argparse.Namespace(results=args.results, studies=[chosen.name]))
+    return 0
+
+
+def _print_summary(directory: Path, rows=None) -> None:
+    from . import records
+    rows = records.load_table(directory) if rows is None else rows
+    print(f"\n{directory.name}: final test error %, mean ± std over seeds\n")
+    print(records.summary(rows).to_markdown(index=False))
+
+
+def _plot(args) -> int:
+    from .plots import draw_all
+    for directory in _study_dirs(args.results, args.studies):
+        paths = draw_all(directory)
+        print(f"{len(paths)} figures in {directory / 'figures'}/ (headline: {paths[0]})")
+    return 0
+
+
+def _table(args) -> int:
+    for directory in _study_dirs(args.results, args.studies):
+        _print_summary(directory)
+    return 0
+
+
+def _train(args) -> int:
+    from .run import train_and_evaluate  # heavy imports only once arguments are known good
+    options = {k: v for k, v in vars(args).items() if k != "command" and v is not None}
+    rows = train_and_evaluate(RunConfig(**options), progress=lambda m: print(m, flush=True)).rows
     _print_table(rows)
     return 0
+
+
+COMMANDS = {"run": _run, "plot": _plot, "table": _table, "train": _train}

@@ -31,7 +31,7 @@ def one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
     return np.eye(n_classes, dtype=np.float32)[labels]
 
 
-def _forward(backend, params: Layers, x):
+def feedforward_prediction(backend, params: Layers, x):
     return feedforward.predict(params, x)
 
 
@@ -98,7 +98,7 @@ class Engine:
         return self._numpy_call(fn, Layers(*init_params), x, tuple(targets), tuple(lrs))
 
     def forward(self, ff_params, x):
-        return self._numpy_call(self.compiled(_forward), Layers(*ff_params), x)
+        return self._numpy_call(self.compiled(feedforward_prediction), Layers(*ff_params), x)
 
     def bp_gradients(self, params, x, y, loss="squared") -> Layers:
         return self._numpy_call(self.compiled(bp.gradients, kind=loss), Layers(*params), x, y)

@@ -7,18 +7,38 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
 from . import data as datasets
+from .algorithms.energy import Pull, relax, zero_state
 from .algorithms.ep import EPHyper
 from .algorithms.inference import Model, multiply_adds, parse_mode
 from .config import ConfigError, RunConfig
-from .engine import Engine, TrainState, glorot_layers, one_hot, train_step
+from .engine import Engine, TrainState, feedforward_prediction, glorot_layers, one_hot, train_step
 
 SPLITS = ("train", "validation", "test")
 EVAL_BATCH = 1000
+
+
+class FinalEvaluation(NamedTuple):
+    """What the last checkpoint adds: every mode at every budget of the ladder, and residual traces."""
+    ladder: tuple[int, ...] = ()
+    splits: tuple[str, ...] = ("test",)
+    residual_steps: int = 0
+
+
+class RunResult(NamedTuple):
+    rows: list[dict]  # one per (epoch, split, inference mode)
+    residuals: list[dict]  # one per (start, step) of the final free relaxation
+
+
+def ladder_modes(cfg: RunConfig, ladder) -> tuple[str, ...]:
+    """The algorithm's inference modes at every budget T of the ladder (SPEC.md §3, §6)."""
+    per_kind = {"ep": ("relax",), "iep": ("ff+relax", "relax"), "bp": ()}[cfg.algorithm]
+    modes = ("ff",) if cfg.algorithm in ("iep", "bp") else ()
+    return modes + tuple(f"{kind}@{t}" for kind in per_kind for t in ladder)
 
 
 def check_fits(cfg: RunConfig, ds: datasets.Dataset) -> None:
@@ -48,13 +68,13 @@ def hyper(cfg: RunConfig) -> EPHyper:
     return EPHyper(cfg.eps, cfg.beta, cfg.T_neg, cfg.T_pos, cfg.lrs)
 
 
-def evaluate(engine: Engine, cfg: RunConfig, model: Model, split: datasets.Split) -> list[dict]:
-    """Error and measured seconds of every inference mode on one split."""
+def evaluate(engine: Engine, cfg: RunConfig, model: Model, split: datasets.Split, modes) -> list[dict]:
+    """Error and measured seconds of each inference mode on one split."""
     bk = engine.backend
     n = len(split.x) if cfg.eval_size is None else min(cfg.eval_size, len(split.x))
     x = bk.asarray(split.x[:n])
     rows = []
-    for text in cfg.eval_modes:
+    for text in modes:
         mode = parse_mode(text)
         chunks = [slice(i, min(i + EVAL_BATCH, n)) for i in range(0, n, EVAL_BATCH)]
         start = time.perf_counter()  # the first chunk compiles: timed apart and reported
@@ -71,9 +91,30 @@ def evaluate(engine: Engine, cfg: RunConfig, model: Model, split: datasets.Split
     return rows
 
 
+def residual_trace(engine: Engine, cfg: RunConfig, model: Model, x, steps: int) -> list[dict]:
+    """max |s_{t+1} - s_t| for each free step, from zeros and (IEP) from the initializer's guess."""
+    if model.energy is None or steps == 0:
+        return []
+    bk, xp = engine.backend, engine.backend.xp
+    one_step = engine.compiled(relax)
+    starts = [("zeros", zero_state(bk, cfg.sizes, x.shape[0]), None)]
+    if model.feedforward is not None:
+        f = engine.compiled(feedforward_prediction)(model.feedforward, x)
+        starts.append(("forward", f, Pull(cfg.lam, f)))
+    rows = []
+    for start, s, pull in starts:
+        for t in range(1, steps + 1):
+            nxt = one_step(model.energy, x, s, 1, cfg.eps, 0.0, None, pull)
+            rows.append({"start": start, "step": t,
+                         "residual": max(float(xp.max(xp.abs(a - b))) for a, b in zip(nxt, s))})
+            s = nxt
+    return rows
+
+
 def train_and_evaluate(cfg: RunConfig, dataset: datasets.Dataset | None = None,
-                       progress: Callable[[str], None] = lambda message: None) -> list[dict]:
-    """Train cfg and return one row per (epoch, split, inference mode); epoch 0 is the untrained net."""
+                       progress: Callable[[str], None] = lambda message: None,
+                       final: FinalEvaluation = FinalEvaluation()) -> RunResult:
+    """Train cfg; rows for every checkpoint (epoch 0 is the untrained net) and the final extras."""
     ds = dataset if dataset is not None else datasets.load(cfg.dataset, cfg.data_dir)
     check_fits(cfg, ds)
     engine = Engine(cfg.backend, cfg.dtype, cfg.device)
@@ -106,10 +147,13 @@ def train_and_evaluate(cfg: RunConfig, dataset: datasets.Dataset | None = None,
     rows = []
 
     def record(epoch, train_seconds):
+        extra = ladder_modes(cfg, final.ladder) if epoch == cfg.epochs else ()
         for split_name, split in zip(SPLITS, (ds.train_eval, ds.validation, ds.test)):
-            for row in evaluate(engine, cfg, state.model, split):
+            modes = cfg.eval_modes + tuple(m for m in extra if split_name in final.splits
+                                           and m not in cfg.eval_modes)
+            for row in evaluate(engine, cfg, state.model, split, modes):
                 rows.append({**config_columns(cfg), "epoch": epoch, "split": split_name, **row,
-                             "train_seconds": train_seconds, **provenance})
+                             "train_seconds": train_seconds, "train_batches": n_batches, **provenance})
 
     record(0, 0.0)
     for epoch in range(1, cfg.epochs + 1):
@@ -123,8 +167,10 @@ def train_and_evaluate(cfg: RunConfig, dataset: datasets.Dataset | None = None,
         record(epoch, train_seconds)
         val = [r["error"] for r in rows if r["epoch"] == epoch and r["split"] == "validation"]
         progress(f"{cfg.algorithm} {cfg.backend} epoch {epoch}/{cfg.epochs}: {train_seconds:.1f} s, "
-                 f"validation error {', '.join(f'{e:.3f}' for e in val)}")
-    return rows
+                 f"validation error {', '.join(f'{e:.3f}' for e in val[:len(cfg.eval_modes)])}")
+    split = dict(zip(SPLITS, (ds.train_eval, ds.validation, ds.test)))[final.splits[0]]
+    x = bk.asarray(split.x[:min(EVAL_BATCH, len(split.x))])
+    return RunResult(rows, residual_trace(engine, cfg, state.model, x, final.residual_steps))
 
 
 def check_finite(bk, state: TrainState, epoch: int) -> None:

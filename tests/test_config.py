@@ -57,5 +57,5 @@ def test_unknown_backend_and_device():
 
 
 def test_cli_refuses_with_exit_code_2(capsys):
-    assert main(["run", "--backend", "numpy", "--T-neg", "-3"]) == 2
+    assert main(["train", "--backend", "numpy", "--T-neg", "-3"]) == 2
     assert "error: T_neg: -3 is not allowed" in capsys.readouterr().err

@@ -20,9 +20,9 @@ def strip_timing(rows):
 def test_same_seed_same_result(backend, algorithm, options):
     cfg = RunConfig(algorithm=algorithm, backend=backend, dataset="synthetic", sizes=(64, 16, 10),
                     epochs=1, train_size=300, **options)
-    first, second = train_and_evaluate(cfg), train_and_evaluate(cfg)
+    first, second = train_and_evaluate(cfg).rows, train_and_evaluate(cfg).rows
     assert strip_timing(first) == strip_timing(second)
-    other = train_and_evaluate(cfg.replace(seed=1))
+    other = train_and_evaluate(cfg.replace(seed=1)).rows
     assert strip_timing(other) != strip_timing(first)
 
 
@@ -48,7 +48,7 @@ def test_short_mnist_training_beats_chance(backend):
     for cfg, primary in ((RunConfig(algorithm="ep", **common), "relax@20"),
                          (RunConfig(algorithm="iep", lam=0.1, **common), "ff+relax@20"),
                          (RunConfig(algorithm="bp", **common), "ff")):
-        rows = train_and_evaluate(cfg, ds)
+        rows = train_and_evaluate(cfg, ds).rows
         final = {r["mode"]: r["error"] for r in rows if r["epoch"] == 1 and r["split"] == "validation"}
         untrained = {r["mode"]: r["error"] for r in rows if r["epoch"] == 0 and r["split"] == "validation"}
         assert final[primary] < 0.35 < 0.8 < untrained[primary], (cfg.algorithm, untrained, final)

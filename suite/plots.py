@@ -1,0 +1,157 @@
+"""Figures drawn from stored tables only: nothing here trains or imports a backend."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from . import records  # noqa: E402
+
+FIGURES = ("headline_cost", "headline_seconds", "learning_curves", "train_seconds", "torch_vs_jax")
+
+
+def series_label(row) -> str:
+    if row["algorithm"] == "bp":
+        return "bp (feedforward)"
+    if row["algorithm"] == "ep":
+        return f"EP relax@T from zeros (trained at T_neg={row['T_neg']})"
+    if row["mode_kind"] == "ff":
+        return f"IEP ff: initializer alone (T_neg={row['T_neg']}, lam={row['lam']:g})"
+    start = "from f" if row["mode_kind"] == "ff+relax" else "from zeros"
+    return f"IEP relax@T {start} (T_neg={row['T_neg']}, lam={row['lam']:g})"
+
+
+def cost_points(rows: pd.DataFrame) -> pd.DataFrame:
+    """Final test error per (depth, series, T): mean over seeds (and backends, for cost)."""
+    final = records.final_rows(rows).copy()
+    final = final[~((final["algorithm"] == "iep") & (final["mode_kind"] == "relax"))]
+    final["series"] = final.apply(series_label, axis=1)
+    final["error %"] = 100 * final["error"]
+    return final
+
+
+def savings_text(points: pd.DataFrame) -> str:
+    """EP's cheapest budget that matches IEP's ff error, as a multiple of ff's cost."""
+    ff = points[(points["algorithm"] == "iep") & (points["mode_kind"] == "ff")]
+    ep = points[points["algorithm"] == "ep"]
+    if ff.empty or ep.empty:
+        return ""
+    target, ff_cost = ff["error %"].mean(), ff["mult_adds"].iloc[0]
+    curve = ep.groupby("mult_adds")["error %"].mean()
+    reached = curve[curve <= target]
+    if reached.empty:
+        return (f"EP from zeros never reaches IEP ff's {target:.1f}% here:\n"
+                f"> {curve.index.max() / ff_cost:.0f}x ff's multiply-adds")
+    return f"EP matches IEP ff's {target:.1f}% at\n{reached.index.min() / ff_cost:.1f}x ff's multiply-adds"
+
+
+def _finish(fig, caption: str, out: Path, name: str) -> list[Path]:
+    fig.text(0.01, 0.005, caption, fontsize=8, ha="left", va="bottom", wrap=True)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    paths = [out / f"{name}.png", out / f"{name}.svg"]
+    for path in paths:
+        records.atomic_write(path, lambda tmp, fmt=path.suffix[1:]: fig.savefig(tmp, format=fmt, dpi=130))
+    plt.close(fig)
+    return paths
+
+
+def headline(rows: pd.DataFrame, out: Path, x: str, name: str) -> list[Path]:
+    points = cost_points(rows)
+    depths = sorted(points["depth"].unique())
+    fig, axes = plt.subplots(1, len(depths), figsize=(5.2 * len(depths), 4.6), squeeze=False, sharey=True)
+    order = sorted(points["series"].unique())
+    for ax, depth in zip(axes[0], depths):
+        here = points[points["depth"] == depth]
+        style = "backend" if x == "seconds_per_10k" else None
+        sns.lineplot(data=here, x=x, y="error %", hue="series", hue_order=order, style=style, marker="o",
+                     errorbar=("pi", 100), estimator="mean", ax=ax, legend=ax is axes[0][-1])
+        ax.set(xscale="log", yscale="log", title=f"{depth} hidden layer{'s' if depth > 1 else ''}")
+        ax.set_xlabel("multiply-adds per sample (log)" if x == "mult_adds" else
+                      "measured seconds per 10,000 samples (log)")
+        ax.set_ylabel("test error, % (log)")
+        ax.grid(True, which="both", alpha=0.3)
+        if x == "mult_adds":
+            ax.text(0.03, 0.03, savings_text(here), transform=ax.transAxes, fontsize=8,
+                    bbox=dict(facecolor="white", alpha=0.8, edgecolor="0.7"))
+    if axes[0][-1].get_legend():
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title=None)
+    what = "multiply-adds" if x == "mult_adds" else "measured time"
+    caption = (f"Test error at the last checkpoint against inference {what}. A curve runs over the relaxation "
+               f"budget T; points are single forward passes. {rows.iloc[0]['dataset']}; mean over seeds, "
+               "band: range.")
+    return _finish(fig, caption, out, name)
+
+
+def learning_curves(rows: pd.DataFrame, out: Path) -> list[Path]:
+    data = rows[(rows["split"] == "test") & rows.apply(records.primary_mode, axis=1)].copy()
+    data["series"] = data.apply(series_label, axis=1)
+    data["error %"] = 100 * data["error"]
+    grid = sns.relplot(data=data, x="epoch", y="error %", hue="series", col="depth", kind="line",
+                       marker="o", errorbar=("pi", 100), height=3.8, aspect=1.1,
+                       facet_kws=dict(sharey=False))
+    grid.set_axis_labels("epoch (0 = untrained)", "test error, %")
+    for ax in grid.axes.flat:
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+    return _finish(grid.figure, "Test error of each algorithm's own inference mode after every epoch; "
+                   "mean over seeds and backends, band: range.", out, "learning_curves")
+
+
+def per_epoch_seconds(rows: pd.DataFrame) -> pd.DataFrame:
+    epochs = rows[rows["epoch"] >= 1].drop_duplicates(["run_id", "epoch"]).copy()
+    epochs["ms per minibatch"] = 1000 * epochs["train_seconds"] / epochs["train_batches"]
+    epochs["label"] = [a if a == "bp" else f"{a} T_neg={t}" for a, t in zip(epochs["algorithm"], epochs["T_neg"])]
+    return epochs
+
+
+def train_seconds(rows: pd.DataFrame, out: Path) -> list[Path]:
+    epochs = per_epoch_seconds(rows)
+    fig, ax = plt.subplots(figsize=(6.5, 4.4))
+    sns.lineplot(data=epochs, x="depth", y="train_seconds", hue="algorithm", style="backend", marker="o",
+                 estimator="median", errorbar=("pi", 100), ax=ax)
+    ax.set(yscale="log", xlabel="hidden layers", ylabel="training seconds per epoch (log)",
+           xticks=sorted(epochs["depth"].unique()))
+    ax.grid(True, which="both", alpha=0.3)
+    n = int(epochs["train_batches"].iloc[0])
+    return _finish(fig, f"Wall-clock training time per epoch ({n} minibatches, evaluation excluded, compile "
+                   "timed apart); median over epochs and seeds, band: range.", out, "train_seconds")
+
+
+def torch_vs_jax(rows: pd.DataFrame, out: Path) -> list[Path]:
+    epochs = per_epoch_seconds(rows)
+    epochs["config"] = [f"{lab}, depth {d}" for lab, d in zip(epochs["label"], epochs["depth"])]
+    final = records.final_rows(rows)
+    final = final[final.apply(records.primary_mode, axis=1)].copy()
+    final["config"] = [f"{m}, {a}, depth {d}" for m, a, d in zip(final["mode"], final["algorithm"], final["depth"])]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 0.45 * max(epochs["config"].nunique(), final["config"].nunique()) + 2))
+    sns.barplot(data=epochs, y="config", x="ms per minibatch", hue="backend", estimator="median",
+                errorbar=("pi", 100), ax=axes[0])
+    sns.barplot(data=final, y="config", x="seconds_per_10k", hue="backend", estimator="median",
+                errorbar=("pi", 100), ax=axes[1])
+    axes[0].set(xscale="log", xlabel="milliseconds per training minibatch (log)", ylabel="")
+    axes[1].set(xscale="log", xlabel="seconds per 10,000 test samples, own inference mode (log)", ylabel="")
+    return _finish(fig, "Same configuration, two frameworks: training minibatch time (left) and inference time "
+                   "(right). Medians over epochs / seeds; whiskers: range.", out, "torch_vs_jax")
+
+
+def draw_all(directory: Path) -> list[Path]:
+    """Every figure for one results directory, from its stored tables."""
+    directory = Path(directory)
+    rows = records.load_table(directory)
+    out = directory / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    sns.set_theme(style="whitegrid", context="notebook")
+    paths = headline(rows, out, "mult_adds", "headline_cost")
+    paths += headline(rows, out, "seconds_per_10k", "headline_seconds")
+    paths += learning_curves(rows, out)
+    paths += train_seconds(rows, out)
+    if rows["backend"].nunique() > 1:
+        paths += torch_vs_jax(rows, out)
+    return paths
+
+

@@ -1,0 +1,128 @@
+"""The result tables: one tidy row per (run, checkpoint, split, inference mode), stored atomically.
+
+results/<study>/
+    rows.parquet        every measurement, with configuration and provenance columns
+    residuals.parquet   the final free relaxation's max |s_{t+1} - s_t| per step
+    summary.csv / .md   final test errors, mean and spread over seeds
+    study.toml          the study as it was run
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+
+from .config import RunConfig
+
+SCHEMA_VERSION = 1
+#: Columns every row has, beyond the RunConfig fields (see tests/test_harness.py).
+MEASUREMENT_COLUMNS = ("run_id", "depth", "epoch", "split", "mode", "mode_kind", "steps", "mult_adds",
+                       "error", "seconds_per_10k", "eval_warmup_seconds", "train_seconds",
+                       "train_batches", "warmup_seconds", "status")
+PROVENANCE_COLUMNS = ("git_commit", "git_dirty", "backend_device", "threads", "cpu", "date", "versions")
+
+
+def run_id(cfg: RunConfig, final) -> str:
+    """Stable hash of everything that determines a run's rows."""
+    key = json.dumps({"config": asdict(cfg), "final": list(final), "schema": SCHEMA_VERSION},
+                     sort_keys=True, default=list)
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def _git(*args) -> str:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def provenance(describe: dict) -> dict:
+    """Where and with what a row was measured."""
+    versions = {k: v for k, v in describe.items() if k in ("numpy", "torch", "jax", "jaxlib", "torch_compile")}
+    return {"git_commit": _git("rev-parse", "HEAD") or "unknown",
+            "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+            "backend_device": describe.get("device", ""), "threads": describe.get("threads", 0),
+            "cpu": _cpu_model(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "versions": json.dumps(versions, sort_keys=True)}
+
+
+def atomic_write(path: Path, write) -> None:
+    """write(temporary_path), then rename over path: a reader sees the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_table(frame: pd.DataFrame, path: Path) -> None:
+    atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def save_text(text: str, path: Path) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def load_table(directory: Path, name: str = "rows") -> pd.DataFrame:
+    path = Path(directory) / f"{name}.parquet"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: run the study first (python -m suite run)")
+    return pd.read_parquet(path)
+
+
+def final_rows(rows: pd.DataFrame, split: str = "test") -> pd.DataFrame:
+    """Each run's last checkpoint on one split."""
+    last = rows.groupby("run_id")["epoch"].transform("max")
+    return rows[(rows["epoch"] == last) & (rows["split"] == split) & (rows["status"] == "ok")]
+
+
+def primary_mode(row) -> bool:
+    """The mode a run is trained for: relax@T_neg (EP), ff and ff+relax@T_neg (IEP), ff (bp)."""
+    return row["mode"] in {"ep": (f"relax@{row['T_neg']}",), "iep": ("ff", f"ff+relax@{row['T_neg']}"),
+                           "bp": ("ff",)}[row["algorithm"]]
+
+
+def summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Final test error (%) per algorithm x depth x budget x mode x backend: mean and spread over seeds."""
+    final = final_rows(rows)
+    final = final[final.apply(primary_mode, axis=1)]
+    grouped = final.groupby(["algorithm", "depth", "T_neg", "lam", "mode", "backend"])["error"]
+    table = grouped.agg(["mean", "std", "count"]).reset_index()
+    table["test error %"] = [f"{100 * m:.2f} ± {100 * (0 if pd.isna(s) else s):.2f}"
+                             for m, s in zip(table["mean"], table["std"])]
+    table.loc[table["algorithm"] == "bp", "T_neg"] = 0
+    wide = table.pivot_table(index=["algorithm", "depth", "T_neg", "lam", "mode"], columns="backend",
+                             values="test error %", aggfunc="first")
+    seeds = table.groupby(["algorithm", "depth", "T_neg", "lam", "mode"])["count"].max().rename("seeds")
+    return wide.join(seeds).reset_index()
+
+
+def write_summary(rows: pd.DataFrame, directory: Path) -> pd.DataFrame:
+    table = summary(rows)
+    atomic_write(Path(directory) / "summary.csv", lambda tmp: table.to_csv(tmp, index=False))
+    save_text(table.to_markdown(index=False) + "\n", Path(directory) / "summary.md")
+    return table

@@ -1,0 +1,171 @@
+"""A study is data: a TOML file whose ``[[runs]]`` blocks expand to a list of RunConfigs.
+
+    name = "quick"
+    ladder = [1, 2, 4, 8, 16, 32, 64]   # relax@T budgets evaluated at the last checkpoint
+    [base]                              # RunConfig fields every run shares
+    dataset = "mnist"
+    [[runs]]                            # lists expand to a product ...
+    algorithm = "ep"
+    backend = ["torch", "jax"]
+    sizes = [[784, 500, 10], [784, 500, 500, 10]]
+    lrs = [[0.1, 0.05], [0.4, 0.1, 0.01]]
+    zip = [["sizes", "lrs"]]            # ... except fields zipped together, which vary in step
+    exclude = [{backend = "torch", T_neg = 4}]
+
+A tuple-valued field (sizes, lrs, eval_modes) takes a flat list as one value and a list of lists as
+options. Everything is validated before anything runs; errors name the file and the field.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from .config import ConfigError, RunConfig
+
+RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+TUPLE_FIELDS = {name for name, f in RUN_FIELDS.items() if isinstance(f.default, tuple)}
+PRESETS = ("smoke", "quick", "paper")
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    description: str
+    runs: tuple[RunConfig, ...]
+    ladder: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
+    ladder_splits: tuple[str, ...] = ("test",)
+    residual_steps: int = 64
+    residual_tol: float = 1e-3
+    source: str = ""
+    text: str = field(default="", compare=False)  # the TOML as written, stored beside the results
+
+
+STUDY_KEYS = {"name", "description", "ladder", "ladder_splits", "residual_steps", "residual_tol", "base", "runs"}
+BLOCK_KEYS = set(RUN_FIELDS) | {"zip", "exclude"}
+SPLITS = ("train", "validation", "test")
+
+
+def _error(source, where, message):
+    raise ConfigError(f"{source}: {where}: {message}")
+
+
+def _options(source, where, name, value) -> list:
+    """The list of values a field takes in one block."""
+    if name in TUPLE_FIELDS:
+        if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
+            return [tuple(v) for v in value]
+        if isinstance(value, list):
+            return [tuple(value)]
+        _error(source, f"{where}.{name}", f"{value!r} is not allowed; give a list (or a list of lists)")
+    if isinstance(value, list):
+        if not value:
+            _error(source, f"{where}.{name}", "an empty list is not allowed; give at least one value")
+        return value
+    return [value]
+
+
+def expand_block(source: str, where: str, block: dict, base: dict) -> list[RunConfig]:
+    unknown = sorted(set(block) - BLOCK_KEYS)
+    if unknown:
+        _error(source, f"{where}.{unknown[0]}", f"unknown field; allowed: {', '.join(sorted(BLOCK_KEYS))}")
+    zips = block.get("zip", [])
+    if not isinstance(zips, list) or not all(isinstance(z, list) for z in zips):
+        _error(source, f"{where}.zip", f"{zips!r} is not allowed; give a list of lists of field names")
+    options = {name: _options(source, where, name, value) for name, value in block.items()
+               if name not in ("zip", "exclude")}
+    zipped = [name for group in zips for name in group]
+    for group in zips:
+        missing = [n for n in group if n not in options]
+        if missing:
+            _error(source, f"{where}.zip", f"{missing[0]!r} is zipped but not given in this block")
+        lengths = {len(options[n]) for n in group}
+        if len(lengths) != 1:
+            _error(source, f"{where}.zip", f"fields {group} must have the same number of options, "
+                   f"got {[len(options[n]) for n in group]}")
+    axes = [[{name: v} for v in values] for name, values in options.items() if name not in zipped]
+    axes += [[dict(zip(group, values)) for values in zip(*(options[n] for n in group))] for group in zips]
+    excludes = block.get("exclude", [])
+    if not isinstance(excludes, list) or not all(isinstance(e, dict) for e in excludes):
+        _error(source, f"{where}.exclude", f"{excludes!r} is not allowed; give a list of tables")
+    configs = []
+    for combination in itertools.product(*axes):
+        fields = {**base}
+        for part in combination:
+            fields.update(part)
+        if any(all(_same(fields.get(k), v) for k, v in e.items()) for e in excludes):
+            continue
+        try:
+            configs.append(RunConfig(**fields))
+        except ConfigError as err:
+            _error(source, where, str(err))
+        except TypeError as err:
+            _error(source, where, f"bad field: {err}")
+    return configs
+
+
+def _same(have, want):
+    return have == (tuple(want) if isinstance(want, list) else want)
+
+
+def from_dict(data: dict, source: str, text: str = "") -> Study:
+    unknown = sorted(set(data) - STUDY_KEYS)
+    if unknown:
+        _error(source, unknown[0], f"unknown key; allowed: {', '.join(sorted(STUDY_KEYS))}")
+    name = data.get("name")
+    if not isinstance(name, str) or not name or "/" in name:
+        _error(source, "name", f"{name!r} is not allowed; give a non-empty name without '/'")
+    base = data.get("base", {})
+    if not isinstance(base, dict):
+        _error(source, "base", "must be a table of RunConfig fields")
+    unknown = sorted(set(base) - set(RUN_FIELDS))
+    if unknown:
+        _error(source, f"base.{unknown[0]}", f"unknown field; allowed: {', '.join(RUN_FIELDS)}")
+    base = {k: tuple(v) if k in TUPLE_FIELDS and isinstance(v, list) else v for k, v in base.items()}
+    blocks = data.get("runs")
+    if not isinstance(blocks, list) or not blocks:
+        _error(source, "runs", "give at least one [[runs]] block")
+    runs = [cfg for i, block in enumerate(blocks) for cfg in expand_block(source, f"runs[{i}]", block, base)]
+    if not runs:
+        _error(source, "runs", "every combination is excluded: nothing to run")
+    ladder = data.get("ladder", [1, 2, 4, 8, 16, 32, 64])
+    if not isinstance(ladder, list) or not ladder or not all(
+            isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in ladder):
+        _error(source, "ladder", f"{ladder!r} is not allowed; give a list of whole numbers >= 0")
+    splits = data.get("ladder_splits", ["test"])
+    if not isinstance(splits, list) or not splits or any(s not in SPLITS for s in splits):
+        _error(source, "ladder_splits", f"{splits!r} is not allowed; choose from {', '.join(SPLITS)}")
+    residual_steps = data.get("residual_steps", 64)
+    if not isinstance(residual_steps, int) or isinstance(residual_steps, bool) or residual_steps < 0:
+        _error(source, "residual_steps", f"{residual_steps!r} is not allowed; give a whole number >= 0")
+    tol = data.get("residual_tol", 1e-3)
+    if not isinstance(tol, (int, float)) or isinstance(tol, bool) or not tol > 0:
+        _error(source, "residual_tol", f"{tol!r} is not allowed; give a number > 0")
+    return Study(name, str(data.get("description", "")), tuple(runs), tuple(sorted(set(ladder))),
+                 tuple(splits), residual_steps, float(tol), source, text)
+
+
+def load(path: str | Path) -> Study:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such study file") from None
+    return from_text(text, str(path))
+
+
+def from_text(text: str, source: str) -> Study:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{source}: not valid TOML: {err}") from None
+    return from_dict(data, source, text)
+
+
+def preset(name: str) -> Study:
+    if name not in PRESETS:
+        raise ConfigError(f"preset: {name!r} is unknown; choose one of {', '.join(PRESETS)}")
+    return from_text(resources.files("suite.presets").joinpath(f"{name}.toml").read_text(), f"preset {name}")
