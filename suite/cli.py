@@ -51,7 +51,7 @@ def _print_table(rows: list[dict]) -> None:
               f"{r['seconds_per_10k']:>9.3f}")
     first = final[0]
     print(f"training: {first['train_seconds']:.1f} s in epoch {last}, warm-up {first['warmup_seconds']:.2f} s; "
-          f"{first['backend']} on {first['device']}, {first['threads']} threads")
+          f"{first['backend']} on {first['backend_device']}, {first['threads']} threads")
 
 
 def _study_dirs(results: Path, names: list[str]) -> list[Path]:
@@ -93,18 +93,21 @@ def _run(args) -> int:
     from .sweep import run_study
     chosen = studies.load(args.study) if args.study else studies.preset(args.preset)
     print(f"study {chosen.name}: {len(chosen.runs)} runs. {chosen.description}", flush=True)
-    table = run_study(chosen, args.results, echo=lambda m: print(m, flush=True))
-    _print_summary(args.results / chosen.name, table)
+    run_study(chosen, args.results, echo=lambda m: print(m, flush=True))
+    _print_summary(args.results / chosen.name)
     if not args.no_plots:
         _plot(argparse.Namespace(results=args.results, studies=[chosen.name]))
     return 0
 
 
-def _print_summary(directory: Path, rows=None) -> None:
-    from . import records
-    rows = records.load_table(directory) if rows is None else rows
-    print(f"\n{directory.name}: final test error %, mean ± std over seeds\n")
-    print(records.summary(rows).to_markdown(index=False))
+def _print_summary(directory: Path) -> None:
+    """Rewrite summary.md / summary.csv from the stored tables and print them."""
+    from . import records, study
+    rows, residuals = records.load_table(directory), records.load_table(directory, "residuals")
+    stored = directory / "study.toml"
+    tol = study.from_text(stored.read_text(), str(stored)).residual_tol if stored.exists() else 1e-3
+    records.write_summary(rows, directory, residuals, tol)
+    print(f"\n# {directory.name}\n\n{(directory / 'summary.md').read_text()}")
 
 
 def _plot(args) -> int:

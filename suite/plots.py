@@ -16,14 +16,24 @@ FIGURES = ("headline_cost", "headline_seconds", "learning_curves", "train_second
 
 
 def series_label(row) -> str:
+    """What a mark is; the training budgets go in the panel title (they differ by depth)."""
     if row["algorithm"] == "bp":
-        return "bp (feedforward)"
+        return "bp: feedforward net"
     if row["algorithm"] == "ep":
-        return f"EP relax@T from zeros (trained at T_neg={row['T_neg']})"
+        return "EP: relax@T from zeros"
     if row["mode_kind"] == "ff":
-        return f"IEP ff: initializer alone (T_neg={row['T_neg']}, lam={row['lam']:g})"
-    start = "from f" if row["mode_kind"] == "ff+relax" else "from zeros"
-    return f"IEP relax@T {start} (T_neg={row['T_neg']}, lam={row['lam']:g})"
+        return "IEP: initializer alone (ff)"
+    return "IEP: relax@T from f" if row["mode_kind"] == "ff+relax" else "IEP: relax@T from zeros"
+
+
+def budgets(rows: pd.DataFrame) -> str:
+    """'EP T_neg=20; IEP T_neg=4, lam=1' for the runs of one panel."""
+    parts = []
+    for algorithm, group in rows[rows["algorithm"] != "bp"].groupby("algorithm"):
+        t = "/".join(str(v) for v in sorted(group["T_neg"].unique()))
+        lam = "/".join(f"{v:g}" for v in sorted(group["lam"].unique()))
+        parts.append(f"{algorithm.upper()} T_neg={t}" + (f", lam={lam}" if algorithm == "iep" else ""))
+    return "; ".join(parts)
 
 
 def cost_points(rows: pd.DataFrame) -> pd.DataFrame:
@@ -60,26 +70,32 @@ def _finish(fig, caption: str, out: Path, name: str) -> list[Path]:
     return paths
 
 
+def _panels(data: pd.DataFrame, height: float = 4.6):
+    depths = sorted(data["depth"].unique())
+    fig, axes = plt.subplots(1, len(depths), figsize=(5.2 * len(depths), height), squeeze=False, sharey=True)
+    for ax, depth in zip(axes[0], depths):
+        here = data[data["depth"] == depth]
+        ax.set_title(f"{depth} hidden layer{'s' if depth > 1 else ''}\n(trained: {budgets(here)})", fontsize=10)
+        yield fig, ax, here, ax is axes[0][-1]
+
+
 def headline(rows: pd.DataFrame, out: Path, x: str, name: str) -> list[Path]:
     points = cost_points(rows)
-    depths = sorted(points["depth"].unique())
-    fig, axes = plt.subplots(1, len(depths), figsize=(5.2 * len(depths), 4.6), squeeze=False, sharey=True)
     order = sorted(points["series"].unique())
-    for ax, depth in zip(axes[0], depths):
-        here = points[points["depth"] == depth]
+    for fig, ax, here, last in _panels(points, height=5.4):
         style = "backend" if x == "seconds_per_10k" else None
         sns.lineplot(data=here, x=x, y="error %", hue="series", hue_order=order, style=style, marker="o",
-                     errorbar=("pi", 100), estimator="mean", ax=ax, legend=ax is axes[0][-1])
-        ax.set(xscale="log", yscale="log", title=f"{depth} hidden layer{'s' if depth > 1 else ''}")
+                     errorbar=("pi", 100), estimator="mean", ax=ax, legend=last)
+        ax.set(xscale="log", yscale="log")
         ax.set_xlabel("multiply-adds per sample (log)" if x == "mult_adds" else
                       "measured seconds per 10,000 samples (log)")
         ax.set_ylabel("test error, % (log)")
         ax.grid(True, which="both", alpha=0.3)
         if x == "mult_adds":
-            ax.text(0.03, 0.03, savings_text(here), transform=ax.transAxes, fontsize=8,
-                    bbox=dict(facecolor="white", alpha=0.8, edgecolor="0.7"))
-    if axes[0][-1].get_legend():
-        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title=None)
+            ax.text(0.5, -0.22, savings_text(here), transform=ax.transAxes, fontsize=9, ha="center",
+                    va="top", bbox=dict(facecolor="white", alpha=0.8, edgecolor="0.7"))
+        if last:
+            sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title=None)
     what = "multiply-adds" if x == "mult_adds" else "measured time"
     caption = (f"Test error at the last checkpoint against inference {what}. A curve runs over the relaxation "
                f"budget T; points are single forward passes. {rows.iloc[0]['dataset']}; mean over seeds, "
@@ -91,15 +107,17 @@ def learning_curves(rows: pd.DataFrame, out: Path) -> list[Path]:
     data = rows[(rows["split"] == "test") & rows.apply(records.primary_mode, axis=1)].copy()
     data["series"] = data.apply(series_label, axis=1)
     data["error %"] = 100 * data["error"]
-    grid = sns.relplot(data=data, x="epoch", y="error %", hue="series", col="depth", kind="line",
-                       marker="o", errorbar=("pi", 100), height=3.8, aspect=1.1,
-                       facet_kws=dict(sharey=False))
-    grid.set_axis_labels("epoch (0 = untrained)", "test error, %")
-    for ax in grid.axes.flat:
-        ax.set_yscale("log")
+    order = sorted(data["series"].unique())
+    for fig, ax, here, last in _panels(data):
+        sns.lineplot(data=here, x="epoch", y="error %", hue="series", hue_order=order, marker="o",
+                     errorbar=("pi", 100), ax=ax, legend=last)
+        ax.set(yscale="log", xlabel="epoch (0 = untrained)", ylabel="test error, % (log)",
+               xticks=sorted(here["epoch"].unique()))
         ax.grid(True, which="both", alpha=0.3)
-    return _finish(grid.figure, "Test error of each algorithm's own inference mode after every epoch; "
-                   "mean over seeds and backends, band: range.", out, "learning_curves")
+        if last:
+            sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title=None)
+    return _finish(fig, "Test error of each algorithm's own inference mode (relax@T_neg, ff, ff+relax@T_neg) "
+                   "after every epoch; mean over seeds and backends, band: range.", out, "learning_curves")
 
 
 def per_epoch_seconds(rows: pd.DataFrame) -> pd.DataFrame:
@@ -134,7 +152,7 @@ def torch_vs_jax(rows: pd.DataFrame, out: Path) -> list[Path]:
     sns.barplot(data=final, y="config", x="seconds_per_10k", hue="backend", estimator="median",
                 errorbar=("pi", 100), ax=axes[1])
     axes[0].set(xscale="log", xlabel="milliseconds per training minibatch (log)", ylabel="")
-    axes[1].set(xscale="log", xlabel="seconds per 10,000 test samples, own inference mode (log)", ylabel="")
+    axes[1].set(xscale="log", xlabel="seconds per 10,000 test samples (log)", ylabel="")
     return _finish(fig, "Same configuration, two frameworks: training minibatch time (left) and inference time "
                    "(right). Medians over epochs / seeds; whiskers: range.", out, "torch_vs_jax")
 

@@ -121,8 +121,24 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
     return wide.join(seeds).reset_index()
 
 
-def write_summary(rows: pd.DataFrame, directory: Path) -> pd.DataFrame:
+def convergence(residuals: pd.DataFrame, tol: float) -> pd.DataFrame:
+    """Free steps until max |s_{t+1} - s_t| < tol at the last checkpoint (median over seeds);
+    'never' when the trace ends first."""
+    keys = ["algorithm", "depth", "T_neg", "lam", "start", "backend"]
+    runs = residuals.drop_duplicates(["run_id", "start"])[["run_id"] + keys]
+    runs = runs.merge(residuals[residuals["residual"] < tol].groupby(["run_id", "start"])["step"].min()
+                      .rename("steps").reset_index(), on=["run_id", "start"], how="left")
+    table = runs.groupby(keys)["steps"].agg(lambda s: "never" if s.isna().any() else f"{s.median():g}")
+    return table.rename(f"steps to residual < {tol:g}").reset_index()
+
+
+def write_summary(rows: pd.DataFrame, directory: Path, residuals: pd.DataFrame | None = None,
+                  tol: float = 1e-3) -> pd.DataFrame:
     table = summary(rows)
     atomic_write(Path(directory) / "summary.csv", lambda tmp: table.to_csv(tmp, index=False))
-    save_text(table.to_markdown(index=False) + "\n", Path(directory) / "summary.md")
+    text = "## Final test error %, mean ± std over seeds\n\n" + table.to_markdown(index=False) + "\n"
+    if residuals is not None and not residuals.empty:
+        text += ("\n## Fixed-point convergence at the last checkpoint (test images)\n\n"
+                 + convergence(residuals, tol).to_markdown(index=False) + "\n")
+    save_text(text, Path(directory) / "summary.md")
     return table

@@ -12,6 +12,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from . import data as datasets
+from . import records
 from .algorithms.energy import Pull, relax, zero_state
 from .algorithms.ep import EPHyper
 from .algorithms.inference import Model, multiply_adds, parse_mode
@@ -143,7 +144,7 @@ def train_and_evaluate(cfg: RunConfig, dataset: datasets.Dataset | None = None,
                  hp, cfg.lam))
     warmup_seconds = time.perf_counter() - start
 
-    provenance = {**bk.describe(), "warmup_seconds": warmup_seconds}
+    provenance = {**records.provenance(bk.describe()), "warmup_seconds": warmup_seconds}
     rows = []
 
     def record(epoch, train_seconds):

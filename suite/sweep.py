@@ -30,13 +30,6 @@ def tidy(result, cfg: RunConfig, identifier: str) -> tuple[pd.DataFrame, pd.Data
     rows["depth"] = cfg.depth
     rows["mode_kind"] = [parse_mode(m).kind for m in rows["mode"]]
     rows["status"] = "ok"
-    info = {k: rows.iloc[0][k] for k in ("device", "threads")}
-    prov = records.provenance({**info, **{k: rows.iloc[0].get(k) for k in ("numpy", "torch", "jax", "jaxlib")
-                                          if k in rows}})
-    rows = rows.drop(columns=[c for c in ("numpy", "torch", "jax", "jaxlib", "torch_compile", "device")
-                              if c in rows])
-    for key, value in prov.items():
-        rows[key] = value
     residuals = pd.DataFrame(result.residuals, columns=["start", "step", "residual"])
     residuals.insert(0, "run_id", identifier)
     for name in ("algorithm", "backend", "depth", "seed", "T_neg", "lam"):
@@ -66,7 +59,7 @@ def run_study(study: Study, results_dir: Path, echo: Callable[[str], None] = pri
         records.save_table(pd.concat(all_rows, ignore_index=True), out / "rows.parquet")
         records.save_table(pd.concat(all_residuals, ignore_index=True), out / "residuals.parquet")
     table = pd.concat(all_rows, ignore_index=True)
-    records.write_summary(table, out)
+    records.write_summary(table, out, pd.concat(all_residuals, ignore_index=True), study.residual_tol)
     records.save_text(study.text, out / "study.toml")
     echo(f"{total} runs in {(time.perf_counter() - start) / 60:.1f} min; tables in {out}/")
     return table

@@ -1,0 +1,123 @@
+"""The harness end to end on the smoke preset: study -> runs -> tables -> figures."""
+import dataclasses
+
+import pandas as pd
+import pytest
+
+from suite import plots, records, study
+from suite.cli import main
+from suite.config import ConfigError, RunConfig
+
+
+@pytest.fixture(scope="module")
+def smoke_results(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    assert main(["run", "--preset", "smoke", "--results", str(root)]) == 0
+    return root / "smoke"
+
+
+def test_smoke_writes_tables_and_figures(smoke_results):
+    for name in ("rows.parquet", "residuals.parquet", "summary.csv", "summary.md", "study.toml"):
+        assert (smoke_results / name).exists(), name
+    for figure in plots.FIGURES[:-1]:  # one backend: no torch-vs-jax figure
+        for suffix in ("png", "svg"):
+            assert (smoke_results / "figures" / f"{figure}.{suffix}").stat().st_size > 1000
+    assert not list(smoke_results.glob(".*.tmp"))  # atomic writes leave no temporaries
+
+
+def test_row_schema(smoke_results):
+    rows = records.load_table(smoke_results)
+    expected = {f.name for f in dataclasses.fields(RunConfig)} - {"eval_modes"}
+    expected |= set(records.MEASUREMENT_COLUMNS) | set(records.PROVENANCE_COLUMNS)
+    assert expected <= set(rows.columns), expected - set(rows.columns)
+    smoke = study.preset("smoke")
+    assert rows["run_id"].nunique() == len(smoke.runs) == 12
+    # a row per (run, checkpoint, split, mode): no duplicates, every checkpoint 0..epochs present
+    assert not rows.duplicated(["run_id", "epoch", "split", "mode"]).any()
+    assert sorted(rows["epoch"].unique()) == [0, 1, 2]
+    # the ladder is evaluated at the last checkpoint, on the test split only
+    ep = rows[(rows["algorithm"] == "ep") & (rows["epoch"] == 2)]
+    assert set(ep[ep["split"] == "test"]["mode"]) == {f"relax@{t}" for t in (1, 2, 4, 8)}
+    assert set(ep[ep["split"] == "validation"]["mode"]) == {"relax@8"}
+    iep = rows[(rows["algorithm"] == "iep") & (rows["epoch"] == 2) & (rows["split"] == "test")]
+    assert {"ff", "ff+relax@1", "ff+relax@8", "relax@8"} <= set(iep["mode"])
+    assert (rows["error"].between(0, 1)).all() and (rows["mult_adds"] > 0).all()
+    assert (rows.loc[rows["epoch"] > 0, "train_seconds"] > 0).all()
+    assert rows["git_commit"].str.len().min() >= 7
+
+
+def test_residuals_shrink(smoke_results):
+    residuals = records.load_table(smoke_results, "residuals")
+    assert set(residuals["start"]) == {"zeros", "forward"}
+    for _, trace in residuals.groupby(["run_id", "start"]):
+        assert trace["residual"].iloc[-1] < trace["residual"].iloc[0]
+
+
+def test_plot_and_table_never_train(smoke_results, monkeypatch, capsys):
+    import suite.engine
+    import suite.run
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("plotting must not train or build an engine")
+    monkeypatch.setattr(suite.run, "train_and_evaluate", forbidden)
+    monkeypatch.setattr(suite.engine, "Engine", forbidden)
+    (smoke_results / "figures" / "headline_cost.png").unlink()
+    assert main(["plot", "--results", str(smoke_results.parent), "smoke"]) == 0
+    assert (smoke_results / "figures" / "headline_cost.png").exists()
+    assert main(["table", "--results", str(smoke_results.parent)]) == 0
+    assert "relax@8" in capsys.readouterr().out
+
+
+def test_plot_without_results_says_what_to_do(tmp_path, capsys):
+    assert main(["plot", "--results", str(tmp_path)]) == 2
+    assert "run a study first" in capsys.readouterr().err
+
+
+def test_savings_ratio_at_matched_error():
+    points = pd.DataFrame([
+        dict(algorithm="iep", mode_kind="ff", mult_adds=100, **{"error %": 5.0}),
+        dict(algorithm="ep", mode_kind="relax", mult_adds=150, **{"error %": 20.0}),
+        dict(algorithm="ep", mode_kind="relax", mult_adds=400, **{"error %": 4.0}),
+        dict(algorithm="ep", mode_kind="relax", mult_adds=800, **{"error %": 3.0})])
+    assert "4.0x" in plots.savings_text(points)
+    assert "never reaches" in plots.savings_text(points[points["mult_adds"] < 300])
+
+
+BAD_STUDIES = [
+    ("name = 'x'\nfoo = 1\n[[runs]]\nalgorithm = 'ep'", "foo: unknown key"),
+    ("name = 'x'\n[[runs]]\nalgoritm = 'ep'", "runs[0].algoritm: unknown field"),
+    ("name = 'x'\n[[runs]]\nbackend = []", "runs[0].backend: an empty list is not allowed"),
+    ("name = 'x'\n[[runs]]\nT_neg = [-1, 4]", "runs[0]: T_neg: -1 is not allowed"),
+    ("name = 'x'\n[[runs]]\nsizes = [[784, 500, 10], [784, 10]]\nlrs = [[0.1, 0.1]]\nzip = [['sizes', 'lrs']]",
+     "must have the same number of options"),
+    ("name = 'x'\n[[runs]]\nalgorithm = 'ep'\nexclude = [{algorithm = 'ep'}]", "every combination is excluded"),
+    ("name = 'x'\nladder = [4, -1]\n[[runs]]\nalgorithm = 'ep'", "ladder: [4, -1] is not allowed"),
+    ("name = 'x'\n[base]\nbackend = 'mxnet'\n[[runs]]\nalgorithm = 'ep'", "backend: 'mxnet' is not allowed"),
+    ("name = 'x'\n[[runs]\n", "not valid TOML"),
+]
+
+
+@pytest.mark.parametrize("text, message", BAD_STUDIES)
+def test_bad_studies_name_the_file_and_field(text, message):
+    with pytest.raises(ConfigError) as err:
+        study.from_text(text, "my.toml")
+    assert str(err.value).startswith("my.toml:") and message in str(err.value)
+
+
+def test_products_zips_and_excludes():
+    text = """name = "x"
+[base]
+dataset = "synthetic"
+[[runs]]
+algorithm = "ep"
+backend = ["numpy", "jax"]
+T_neg = [4, 20]
+sizes = [[64, 8, 10], [64, 8, 8, 10]]
+lrs = [[0.1, 0.1], [0.1, 0.1, 0.1]]
+zip = [["sizes", "lrs"]]
+exclude = [{backend = "jax", T_neg = 4}]
+"""
+    runs = study.from_text(text, "x.toml").runs
+    assert len(runs) == 2 * 2 * 2 - 2
+    assert all(len(r.lrs) == len(r.sizes) - 1 for r in runs)
+    assert not any(r.backend == "jax" and r.T_neg == 4 for r in runs)
