@@ -91,6 +91,10 @@ def expand_block(source: str, where: str, block: dict, base: dict) -> list[RunCo
     excludes = block.get("exclude", [])
     if not isinstance(excludes, list) or not all(isinstance(e, dict) for e in excludes):
         _error(source, f"{where}.exclude", f"{excludes!r} is not allowed; give a list of tables")
+    for e in excludes:
+        if set(e) - set(RUN_FIELDS):
+            _error(source, f"{where}.exclude", f"unknown field {sorted(set(e) - set(RUN_FIELDS))[0]!r}; "
+                   f"allowed: {', '.join(RUN_FIELDS)}")
     configs = []
     for combination in itertools.product(*axes):
         fields = {**base}
