@@ -25,14 +25,14 @@ from .config import RunConfig
 SCHEMA_VERSION = 1
 #: Columns every row has, beyond the RunConfig fields (see tests/test_harness.py).
 MEASUREMENT_COLUMNS = ("run_id", "depth", "epoch", "split", "mode", "mode_kind", "steps", "mult_adds",
-                       "error", "seconds_per_10k", "eval_warmup_seconds", "train_seconds",
+                       "error", "seconds_per_10k", "eval_warmup_seconds", "train_seconds", "train_seconds_total",
                        "train_batches", "warmup_seconds", "status")
 PROVENANCE_COLUMNS = ("git_commit", "git_dirty", "backend_device", "threads", "cpu", "date", "versions")
 
 
-def run_id(cfg: RunConfig, final) -> str:
-    """Stable hash of everything that determines a run's rows."""
-    key = json.dumps({"config": asdict(cfg), "final": list(final), "schema": SCHEMA_VERSION},
+def run_id(cfg: RunConfig, plan) -> str:
+    """Stable hash of everything that determines a run's rows: configuration and evaluation plan."""
+    key = json.dumps({"config": asdict(cfg), "plan": list(plan), "schema": SCHEMA_VERSION},
                      sort_keys=True, default=list)
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 

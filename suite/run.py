@@ -23,8 +23,10 @@ SPLITS = ("train", "validation", "test")
 EVAL_BATCH = 1000
 
 
-class FinalEvaluation(NamedTuple):
-    """What the last checkpoint adds: every mode at every budget of the ladder, and residual traces."""
+class EvaluationPlan(NamedTuple):
+    """When to evaluate (checkpoint epochs; empty: every epoch; the last epoch always), and what the
+    last checkpoint adds: every mode at every budget of the ladder, and residual traces."""
+    checkpoints: tuple[int, ...] = ()
     ladder: tuple[int, ...] = ()
     splits: tuple[str, ...] = ("test",)
     residual_steps: int = 0
@@ -114,7 +116,7 @@ def residual_trace(engine: Engine, cfg: RunConfig, model: Model, x, steps: int) 
 
 def train_and_evaluate(cfg: RunConfig, dataset: datasets.Dataset | None = None,
                        progress: Callable[[str], None] = lambda message: None,
-                       final: FinalEvaluation = FinalEvaluation()) -> RunResult:
+                       plan: EvaluationPlan = EvaluationPlan()) -> RunResult:
     """Train cfg; rows for every checkpoint (epoch 0 is the untrained net) and the final extras."""
     ds = dataset if dataset is not None else datasets.load(cfg.dataset, cfg.data_dir)
     check_fits(cfg, ds)
@@ -147,16 +149,18 @@ def train_and_evaluate(cfg: RunConfig, dataset: datasets.Dataset | None = None,
     provenance = {**records.provenance(bk.describe()), "warmup_seconds": warmup_seconds}
     rows = []
 
-    def record(epoch, train_seconds):
-        extra = ladder_modes(cfg, final.ladder) if epoch == cfg.epochs else ()
+    def record(epoch, train_seconds, train_seconds_total):
+        extra = ladder_modes(cfg, plan.ladder) if epoch == cfg.epochs else ()
         for split_name, split in zip(SPLITS, (ds.train_eval, ds.validation, ds.test)):
-            modes = cfg.eval_modes + tuple(m for m in extra if split_name in final.splits
+            modes = cfg.eval_modes + tuple(m for m in extra if split_name in plan.splits
                                            and m not in cfg.eval_modes)
             for row in evaluate(engine, cfg, state.model, split, modes):
                 rows.append({**config_columns(cfg), "epoch": epoch, "split": split_name, **row,
-                             "train_seconds": train_seconds, "train_batches": n_batches, **provenance})
+                             "train_seconds": train_seconds, "train_seconds_total": train_seconds_total,
+                             "train_batches": n_batches, **provenance})
 
-    record(0, 0.0)
+    record(0, 0.0, 0.0)
+    total = 0.0
     for epoch in range(1, cfg.epochs + 1):
         order = order_rng.permutation(n_train)
         start = time.perf_counter()
@@ -164,14 +168,17 @@ def train_and_evaluate(cfg: RunConfig, dataset: datasets.Dataset | None = None,
             state = step(state, *batch_args(order, i))
         bk.sync(state)
         train_seconds = time.perf_counter() - start
+        total += train_seconds
         check_finite(bk, state, epoch)
-        record(epoch, train_seconds)
-        val = [r["error"] for r in rows if r["epoch"] == epoch and r["split"] == "validation"]
-        progress(f"{cfg.algorithm} {cfg.backend} epoch {epoch}/{cfg.epochs}: {train_seconds:.1f} s, "
-                 f"validation error {', '.join(f'{e:.3f}' for e in val[:len(cfg.eval_modes)])}")
-    split = dict(zip(SPLITS, (ds.train_eval, ds.validation, ds.test)))[final.splits[0]]
+        message = f"{cfg.algorithm} {cfg.backend} epoch {epoch}/{cfg.epochs}: {train_seconds:.1f} s"
+        if epoch == cfg.epochs or not plan.checkpoints or epoch in plan.checkpoints:
+            record(epoch, train_seconds, total)
+            val = [r["error"] for r in rows if r["epoch"] == epoch and r["split"] == "validation"]
+            message += f", validation error {', '.join(f'{e:.3f}' for e in val[:len(cfg.eval_modes)])}"
+        progress(message)
+    split = dict(zip(SPLITS, (ds.train_eval, ds.validation, ds.test)))[plan.splits[0]]
     x = bk.asarray(split.x[:min(EVAL_BATCH, len(split.x))])
-    return RunResult(rows, residual_trace(engine, cfg, state.model, x, final.residual_steps))
+    return RunResult(rows, residual_trace(engine, cfg, state.model, x, plan.residual_steps))
 
 
 def check_finite(bk, state: TrainState, epoch: int) -> None:

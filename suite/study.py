@@ -2,6 +2,7 @@
 
     name = "quick"
     ladder = [1, 2, 4, 8, 16, 32, 64]   # relax@T budgets evaluated at the last checkpoint
+    checkpoints = [1, 5, 10]            # epochs to evaluate at (default: every epoch; last: always)
     [base]                              # RunConfig fields every run shares
     dataset = "mnist"
     [[runs]]                            # lists expand to a product ...
@@ -37,6 +38,7 @@ class Study:
     description: str
     runs: tuple[RunConfig, ...]
     ladder: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
+    checkpoints: tuple[int, ...] = ()  # epochs to evaluate at (empty: every epoch; the last always)
     ladder_splits: tuple[str, ...] = ("test",)
     residual_steps: int = 64
     residual_tol: float = 1e-3
@@ -44,7 +46,7 @@ class Study:
     text: str = field(default="", compare=False)  # the TOML as written, stored beside the results
 
 
-STUDY_KEYS = {"name", "description", "ladder", "ladder_splits", "residual_steps", "residual_tol", "base", "runs"}
+STUDY_KEYS = {"name", "description", "ladder", "checkpoints", "ladder_splits", "residual_steps", "residual_tol", "base", "runs"}
 BLOCK_KEYS = set(RUN_FIELDS) | {"zip", "exclude"}
 SPLITS = ("train", "validation", "test")
 
@@ -139,6 +141,11 @@ def from_dict(data: dict, source: str, text: str = "") -> Study:
     if not isinstance(ladder, list) or not ladder or not all(
             isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in ladder):
         _error(source, "ladder", f"{ladder!r} is not allowed; give a list of whole numbers >= 0")
+    checkpoints = data.get("checkpoints", [])
+    if not isinstance(checkpoints, list) or not all(
+            isinstance(e, int) and not isinstance(e, bool) and e >= 1 for e in checkpoints):
+        _error(source, "checkpoints", f"{checkpoints!r} is not allowed; give a list of epochs >= 1 "
+               "(empty: every epoch)")
     splits = data.get("ladder_splits", ["test"])
     if not isinstance(splits, list) or not splits or any(s not in SPLITS for s in splits):
         _error(source, "ladder_splits", f"{splits!r} is not allowed; choose from {', '.join(SPLITS)}")
@@ -149,7 +156,7 @@ def from_dict(data: dict, source: str, text: str = "") -> Study:
     if not isinstance(tol, (int, float)) or isinstance(tol, bool) or not tol > 0:
         _error(source, "residual_tol", f"{tol!r} is not allowed; give a number > 0")
     return Study(name, str(data.get("description", "")), tuple(runs), tuple(sorted(set(ladder))),
-                 tuple(splits), residual_steps, float(tol), source, text)
+                 tuple(sorted(set(checkpoints))), tuple(splits), residual_steps, float(tol), source, text)
 
 
 def load(path: str | Path) -> Study:

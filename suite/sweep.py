@@ -11,12 +11,12 @@ from . import data as datasets
 from . import records
 from .algorithms.inference import parse_mode
 from .config import RunConfig
-from .run import FinalEvaluation, train_and_evaluate
+from .run import EvaluationPlan, train_and_evaluate
 from .study import Study
 
 
-def final_evaluation(study: Study) -> FinalEvaluation:
-    return FinalEvaluation(study.ladder, study.ladder_splits, study.residual_steps)
+def evaluation_plan(study: Study) -> EvaluationPlan:
+    return EvaluationPlan(study.checkpoints, study.ladder, study.ladder_splits, study.residual_steps)
 
 
 def describe(cfg: RunConfig) -> str:
@@ -40,7 +40,7 @@ def tidy(result, cfg: RunConfig, identifier: str) -> tuple[pd.DataFrame, pd.Data
 def run_study(study: Study, results_dir: Path, echo: Callable[[str], None] = print) -> pd.DataFrame:
     """Run every configuration of the study; returns the rows table (also stored under results_dir)."""
     out = Path(results_dir) / study.name
-    final = final_evaluation(study)
+    plan = evaluation_plan(study)
     loaded: dict[tuple, datasets.Dataset] = {}
     all_rows, all_residuals = [], []
     start = time.perf_counter()
@@ -52,8 +52,8 @@ def run_study(study: Study, results_dir: Path, echo: Callable[[str], None] = pri
         key = (cfg.dataset, cfg.data_dir)
         if key not in loaded:
             loaded[key] = datasets.load(cfg.dataset, cfg.data_dir)
-        result = train_and_evaluate(cfg, loaded[key], progress=lambda m: echo("    " + m), final=final)
-        rows, residuals = tidy(result, cfg, records.run_id(cfg, final))
+        result = train_and_evaluate(cfg, loaded[key], progress=lambda m: echo("    " + m), plan=plan)
+        rows, residuals = tidy(result, cfg, records.run_id(cfg, plan))
         all_rows.append(rows)
         all_residuals.append(residuals)
         records.save_table(pd.concat(all_rows, ignore_index=True), out / "rows.parquet")

@@ -133,3 +133,15 @@ def test_a_bad_study_writes_nothing(tmp_path, capsys):
     assert main(["run", "--study", str(bad), "--results", str(tmp_path / "results")]) == 2
     assert f"{bad}: runs[0]: beta: 0.0 is not allowed" in capsys.readouterr().err
     assert not (tmp_path / "results").exists()
+
+
+def test_checkpoint_schedule(tmp_path):
+    """Evaluation happens at epoch 0, at the listed checkpoints and at the last epoch only."""
+    from suite.run import EvaluationPlan, train_and_evaluate
+    cfg = RunConfig(dataset="synthetic", sizes=(64, 16, 10), epochs=4, train_size=200)
+    rows = train_and_evaluate(cfg, plan=EvaluationPlan(checkpoints=(2,))).rows
+    assert sorted({r["epoch"] for r in rows}) == [0, 2, 4]
+    totals = {r["epoch"]: r["train_seconds_total"] for r in rows}
+    assert totals[0] == 0 < totals[2] < totals[4]
+    with pytest.raises(ConfigError, match="checkpoints: \\[0\\] is not allowed"):
+        study.from_text("name = 'x'\ncheckpoints = [0]\n[[runs]]\nalgorithm = 'ep'", "x.toml")
