@@ -60,7 +60,9 @@ def provenance(describe: dict) -> dict:
     """Where and with what a row was measured."""
     versions = {k: v for k, v in describe.items() if k in ("numpy", "torch", "jax", "jaxlib", "torch_compile")}
     return {"git_commit": _git("rev-parse", "HEAD") or "unknown",
-            "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+            # results/ is excluded: a sweep rewriting its own tables does not make the code dirty
+            "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                                   ":(exclude)results")),
             "backend_device": describe.get("device", ""), "threads": describe.get("threads", 0),
             "cpu": _cpu_model(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "versions": json.dumps(versions, sort_keys=True)}
