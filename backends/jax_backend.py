@@ -38,6 +38,11 @@ class JaxBackend(Backend):
             a = a.astype(self.dtype_name)
         return jax.device_put(a, self._device)
 
+    def zeros(self, shape):
+        # On the chosen device, like every other input: an uncommitted array would make a jitted
+        # function compile a second time when its own (committed) output is passed back in.
+        return jax.device_put(super().zeros(shape), self._device)
+
     def index_array(self, idx):
         return jax.device_put(np.asarray(idx, dtype=np.int32), self._device)
 

@@ -18,22 +18,23 @@ import numpy as np
 import backends
 from backends import BackendUnavailable
 
-from .algorithms.ep import EPHyper
-from .algorithms.inference import Model
-from .engine import Engine, TrainState, glorot_layers, train_step
+from .workload import NETS, T_NEG, T_POS, Workload
 
-NETS = ((784, 500, 10), (784, 500, 500, 500, 10))
-T_NEG, T_POS = 20, 4
+
+def relaxation_gemms(sizes, batch, steps):
+    """(m, k, n) of every matrix product in `steps` free relaxation steps: the input drive once,
+    then each step's bottom-up and top-down products."""
+    pairs = list(zip(sizes[:-1], sizes[1:]))
+    per_step = [(batch, a, b) for a, b in pairs[1:]] + [(batch, b, a) for a, b in pairs[1:]]
+    return [(batch, sizes[0], sizes[1])] + per_step * steps
 
 
 def minibatch_gemms(sizes, batch, t_neg=T_NEG, t_pos=T_POS):
-    """(m, k, n) of every matrix product in one EP minibatch with random-sign nudging."""
+    """(m, k, n) of every matrix product in one EP minibatch with random-sign nudging: two
+    relaxations, then the update's correlations of both phases."""
     pairs = list(zip(sizes[:-1], sizes[1:]))
-    gemms = [(batch, sizes[0], sizes[1])] * 2  # the input drive, once per relaxation
-    per_step = [(batch, a, b) for a, b in pairs[1:]] + [(batch, b, a) for a, b in pairs[1:]]
-    gemms += per_step * (t_neg + t_pos)
-    gemms += [(a, batch, b) for a, b in pairs] * 2  # the update's correlations, two phases
-    return gemms
+    return (relaxation_gemms(sizes, batch, t_neg) + relaxation_gemms(sizes, batch, t_pos)
+            + [(a, batch, b) for a, b in pairs] * 2)
 
 
 def _median_seconds(fn, number, repeats):
@@ -68,38 +69,24 @@ def gemm_seconds(m, k, n, repeats):
     return best
 
 
-def roofline_seconds(sizes, batch, repeats):
-    gemms = minibatch_gemms(sizes, batch)
+def roofline_seconds(gemms, repeats):
+    """The time the matrix products alone take, each shape at its fastest plain-GEMM speed."""
     per_shape = {shape: gemm_seconds(*shape, repeats) for shape in set(gemms)}
     return sum(per_shape[shape] for shape in gemms)
 
 
 def time_backend(spec, sizes, batch, repeats, steps_per_repeat=20):
-    name, _, option = spec.partition("+")
-    engine = Engine(backends.get(name, compile=True) if option == "compile" else backends.get(name))
-    bk = engine.backend
-    rng = np.random.default_rng(0)
-    n = batch * 8
-    X = bk.asarray(rng.random((n, sizes[0])))
-    Y = bk.asarray(np.eye(sizes[-1])[rng.integers(0, sizes[-1], n)])
-    state = bk.asarray(TrainState(Model(glorot_layers(rng, sizes), None), None))
-    step = engine.compiled(train_step, donate_argnums=(0,), algorithm="ep", init="zeros",
-                           symmetric=False, global_loss=False, bp_loss="squared")
-    hp = EPHyper(0.5, 0.5, T_NEG, T_POS, (0.01,) * (len(sizes) - 1))
-    batches = [bk.index_array(np.arange(i * batch, (i + 1) * batch) % n) for i in range(8)]
-
-    start = time.perf_counter()
-    state = bk.sync(step(state, X, Y, batches[0], 1.0, hp, 0.0))
-    compile_seconds = time.perf_counter() - start
-
+    """(compile seconds, median seconds per EP minibatch, backend description)."""
+    work = Workload(spec, sizes, batch)
+    compile_seconds = work.warm_up()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        for i in range(steps_per_repeat):
-            state = step(state, X, Y, batches[i % 8], 1.0 - 2.0 * (i % 2), hp, 0.0)
-        bk.sync(state)
+        for _ in range(steps_per_repeat):
+            work.train_minibatch()
+        work.sync(work.state)
         times.append((time.perf_counter() - start) / steps_per_repeat)
-    return compile_seconds, statistics.median(times), bk.describe()
+    return compile_seconds, statistics.median(times), work.backend.describe()
 
 
 def main(argv=None):
@@ -114,8 +101,8 @@ def main(argv=None):
           f"median of {args.repeats} repeats\n")
     print("| net | backend | device | threads | compile / warm-up s | ms / minibatch | GEMM roofline ms | roofline % |")
     print("|---|---|---|---|---|---|---|---|")
-    for sizes in NETS:
-        roofline = roofline_seconds(sizes, args.batch, args.repeats)
+    for sizes in NETS.values():
+        roofline = roofline_seconds(minibatch_gemms(sizes, args.batch), args.repeats)
         for name in args.backends:
             try:
                 compile_s, step_s, info = time_backend(name, sizes, args.batch, args.repeats)

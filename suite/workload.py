@@ -1,0 +1,95 @@
+"""Timeable pieces of work on one backend: what suite.speed, asv and pytest-benchmark all measure.
+
+    w = Workload("jax", NETS[3], batch=20)
+    w.warm_up()                              # compiles everything; seconds, timed apart
+    w.sync(w.train_minibatch())              # one EP minibatch (T_neg free + T_pos nudged steps)
+    w.sync(w.relax_steps(1))                 # one free relaxation step
+    w.sync(w.infer("ff+relax@20"))           # one inference mode on the evaluation batch
+
+Every call returns device arrays; pass them to ``sync`` to end a timed region honestly. The data is
+random (timings do not depend on the values); the networks are Glorot-initialised like a real run.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+import backends
+
+from .algorithms.energy import relax, zero_state
+from .algorithms.ep import EPHyper
+from .algorithms.inference import Model, parse_mode
+from .engine import Engine, TrainState, glorot_layers, train_step
+
+#: The benchmark nets by depth (hidden layers): SPEC.md's 784-500-10 and 784-500-500-500-10.
+NETS = {1: (784, 500, 10), 3: (784, 500, 500, 500, 10)}
+T_NEG, T_POS = 20, 4
+_BATCHES = 8  # distinct minibatches cycled through, so a step never sees its own output twice
+
+
+def make_backend(spec: str) -> backends.Backend:
+    """'numpy', 'torch', 'jax', or 'torch+compile' (torch.compile instead of eager)."""
+    name, _, option = spec.partition("+")
+    return backends.get(name, compile=True) if option == "compile" else backends.get(name)
+
+
+class Workload:
+    def __init__(self, backend: str = "numpy", sizes=NETS[1], batch: int = 20, algorithm: str = "ep",
+                 T_neg: int = T_NEG, T_pos: int = T_POS, lam: float = 1.0, eval_batch: int = 1000,
+                 seed: int = 0):
+        self.engine = Engine(make_backend(backend))
+        self.backend = bk = self.engine.backend
+        self.sizes, self.batch, self.algorithm = tuple(sizes), batch, algorithm
+        self.lam = lam if algorithm == "iep" else 0.0
+        rng = np.random.default_rng(seed)
+        n = batch * _BATCHES
+        self.X = bk.asarray(rng.random((n, sizes[0])))
+        self.Y = bk.asarray(np.eye(sizes[-1])[rng.integers(0, sizes[-1], n)])
+        self.x_eval = bk.asarray(rng.random((eval_batch, sizes[0])))
+        # IEP's model has both nets, so every inference mode can run on it.
+        model = Model(glorot_layers(rng, sizes) if algorithm != "bp" else None,
+                      glorot_layers(rng, sizes) if algorithm != "ep" else None)
+        self.state = bk.asarray(TrainState(model, None))
+        self.hp = EPHyper(0.5, 0.5, T_neg, T_pos, (0.01,) * (len(sizes) - 1))
+        self._batches = [bk.index_array(np.arange(i * batch, (i + 1) * batch)) for i in range(_BATCHES)]
+        self._step = self.engine.compiled(train_step, donate_argnums=(0,), algorithm=algorithm,
+                                          init="zeros", symmetric=False, global_loss=False,
+                                          bp_loss="squared")
+        self._relax = self.engine.compiled(relax)
+        self._x = bk.take_rows(self.X, self._batches[0])
+        self.s = zero_state(bk, sizes, batch)
+        self._i = 0
+
+    @property
+    def model(self) -> Model:
+        return self.state.model
+
+    def train_minibatch(self) -> TrainState:
+        """One training step of the workload's algorithm; the nudging sign alternates."""
+        i, self._i = self._i, self._i + 1
+        self.state = self._step(self.state, self.X, self.Y, self._batches[i % _BATCHES],
+                                1.0 - 2.0 * (i % 2), self.hp, self.lam)
+        return self.state
+
+    def relax_steps(self, steps: int = 1):
+        """`steps` free relaxation steps of the energy net, continuing from the last state."""
+        self.s = self._relax(self.model.energy, self._x, self.s, steps, self.hp.eps)
+        return self.s
+
+    def infer(self, mode: str):
+        """The output state an inference mode ('relax@T', 'ff', 'ff+relax@T') predicts from."""
+        return self.engine.output_state(self.model, self.x_eval, parse_mode(mode), self.hp.eps, self.lam)
+
+    def sync(self, value):
+        return self.backend.sync(value)
+
+    def warm_up(self, modes=()) -> float:
+        """Run (and so compile) every piece once; returns the seconds it took."""
+        start = time.perf_counter()
+        self.sync(self.train_minibatch())
+        if self.model.energy is not None:
+            self.sync(self.relax_steps(1))
+        for mode in modes:
+            self.sync(self.infer(mode))
+        return time.perf_counter() - start
