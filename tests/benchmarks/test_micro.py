@@ -1,0 +1,47 @@
+"""Micro-benchmarks (pytest-benchmark): one relaxation step, one EP training step and one IEP
+forward pass per backend, on SPEC.md's 784-500-10 net with batch 20.
+
+Each workload is built and compiled before the benchmark starts, and every timed call ends with the
+backend's sync. `nox -s microbench` times them and compares against the last saved run; in
+`nox -s tests` they run once, untimed (--benchmark-disable), so they cannot rot.
+"""
+import numpy as np
+import pytest
+
+from conftest import AVAILABLE
+from suite.workload import NETS, Workload
+
+ROUNDS, WARMUP_ROUNDS = 200, 5
+
+
+@pytest.fixture(params=AVAILABLE)
+def workload(request, benchmark):
+    """A warmed-up IEP workload (it has both nets) on one backend, described in the saved JSON."""
+    work = Workload(request.param, NETS[1], batch=20, algorithm="iep")
+    work.warm_up(["ff"])
+    benchmark.extra_info.update(work.backend.describe())
+    return work
+
+
+def timed(benchmark, fn):
+    return benchmark.pedantic(fn, rounds=ROUNDS, warmup_rounds=WARMUP_ROUNDS, iterations=1)
+
+
+def test_relaxation_step(benchmark, workload):
+    states = timed(benchmark, lambda: workload.sync(workload.relax_steps(1)))
+    states = [workload.backend.to_numpy(s) for s in states]
+    assert [s.shape for s in states] == [(20, 500), (20, 10)]
+    assert all(np.all((s >= 0) & (s <= 1)) for s in states)  # the clip keeps every state in [0, 1]
+
+
+def test_ep_training_step(benchmark, workload):
+    before = workload.backend.to_numpy(workload.model.energy)
+    state = timed(benchmark, lambda: workload.sync(workload.train_minibatch()))
+    after = workload.backend.to_numpy(state.model.energy)
+    assert all(np.isfinite(w).all() for w in after.weights)
+    assert not np.allclose(before.weights[0], after.weights[0])  # the weights learn
+
+
+def test_iep_forward_pass(benchmark, workload):
+    output = workload.backend.to_numpy(timed(benchmark, lambda: workload.sync(workload.infer("ff"))))
+    assert output.shape == (1000, 10) and np.isfinite(output).all()
