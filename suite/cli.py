@@ -1,6 +1,7 @@
 """Command line.
 
     python -m suite run [--preset quick | --study FILE.toml] [--results results]   a whole study
+        [--force] [--executor local --workers N | --executor dask --scheduler tcp://HOST:8786] [--threads N]
     python -m suite plot [--results results] [STUDY ...]       figures from stored tables only
     python -m suite table [--results results] [STUDY ...]      the summary of stored tables
     python -m suite train --algorithm iep --lam 0.1 --backend jax                  one configuration
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from .config import ConfigError, RunConfig
 from .data import DataError
+from .store import StudyLocked
 
 
 def _parse_bool(text: str) -> bool:
@@ -73,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--study", help="a study TOML file (see suite/presets/*.toml and ablations/)")
     run.add_argument("--results", default="results", type=Path, help="results root (default: results/)")
     run.add_argument("--no-plots", action="store_true", help="store tables only")
+    run.add_argument("--force", action="store_true", help="run again the runs that already finished")
+    run.add_argument("--executor", default="local", help="local (a process pool, the default) or dask")
+    run.add_argument("--workers", type=int, help="local: runs at once (default 1)")
+    run.add_argument("--threads", type=int, help="threads per run (default: local, the cores / workers; "
+                     "dask, 1)")
+    run.add_argument("--scheduler", help="dask: the scheduler's address, tcp://HOST:8786")
     for name, text in (("plot", "redraw every figure from stored tables"), ("table", "print stored summaries")):
         sub = commands.add_parser(name, help=text)
         sub.add_argument("studies", nargs="*", help="study names (default: every study under --results)")
@@ -83,17 +91,19 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return COMMANDS[args.command](args)
-    except (ConfigError, DataError, ImportError, FileNotFoundError) as err:
+    except (ConfigError, DataError, ImportError, FileNotFoundError, StudyLocked) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
 
 def _run(args) -> int:
+    from . import executors
     from . import study as studies
     from .sweep import run_study
     chosen = studies.load(args.study) if args.study else studies.preset(args.preset)
-    print(f"study {chosen.name}: {len(chosen.runs)} runs. {chosen.description}", flush=True)
-    run_study(chosen, args.results, echo=lambda m: print(m, flush=True))
+    with executors.make(args.executor, args.workers, args.threads, args.scheduler) as executor:
+        print(f"study {chosen.name}: {len(chosen.runs)} runs. {chosen.description}", flush=True)
+        run_study(chosen, args.results, executor, args.force, echo=lambda m: print(m, flush=True))
     _print_summary(args.results / chosen.name)
     if not args.no_plots:
         _plot(argparse.Namespace(results=args.results, studies=[chosen.name]))

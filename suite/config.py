@@ -48,8 +48,11 @@ class RunConfig:
 
     def __post_init__(self):
         for name in ("sizes", "lrs", "eval_modes"):
+            if not isinstance(getattr(self, name), (list, tuple)):
+                _fail(name, getattr(self, name), "give a list")
             object.__setattr__(self, name, tuple(getattr(self, name)))
-        if not self.init and self.algorithm in DEFAULT_INIT:
+        _choice(self, "algorithm", ALGORITHMS)  # the defaults below depend on it
+        if not self.init:
             object.__setattr__(self, "init", DEFAULT_INIT[self.algorithm])
         if not self.eval_modes:
             object.__setattr__(self, "eval_modes", default_eval_modes(self))
@@ -66,8 +69,7 @@ class RunConfig:
 
 def default_eval_modes(cfg: RunConfig) -> tuple[str, ...]:
     relaxed = f"relax@{cfg.T_neg}"
-    return {"ep": (relaxed,), "iep": ("ff", f"ff+relax@{cfg.T_neg}", relaxed), "bp": ("ff",)}.get(
-        cfg.algorithm, ())
+    return {"ep": (relaxed,), "iep": ("ff", f"ff+relax@{cfg.T_neg}", relaxed), "bp": ("ff",)}[cfg.algorithm]
 
 
 def _fail(name, value, allowed):
@@ -76,7 +78,7 @@ def _fail(name, value, allowed):
 
 def _choice(cfg, name, options):
     value = getattr(cfg, name)
-    if value not in options:
+    if not isinstance(value, str) or value not in options:
         _fail(name, value, f"choose one of {', '.join(map(str, options))}")
 
 
@@ -133,6 +135,8 @@ def validate(cfg: RunConfig) -> None:
                         feedforward=() if cfg.algorithm != "ep" else None)
     kinds = supported_kinds(model_shape)
     for text in cfg.eval_modes:
+        if not isinstance(text, str):
+            _fail("eval_modes", text, "give modes as text: 'relax@T', 'ff' or 'ff+relax@T'")
         try:
             mode = parse_mode(text)
         except ValueError as err:

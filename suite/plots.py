@@ -62,6 +62,15 @@ def savings_text(points: pd.DataFrame) -> str:
             f"EP needs {ep_cost / iep_cost:.2g}x IEP's multiply-adds")
 
 
+def unfinished_note(rows: pd.DataFrame) -> str:
+    """' 2 runs diverged, 1 skipped: not shown (summary.md lists them).' or ''."""
+    counts = records.unfinished(rows)["status"].value_counts()
+    if counts.empty:
+        return ""
+    parts = [f"{n} run{'s' if n > 1 else ''} {status}" for status, n in counts.items()]
+    return f" {', '.join(parts)}: not shown (summary.md lists them)."
+
+
 def _finish(fig, caption: str, out: Path, name: str) -> list[Path]:
     fig.text(0.01, 0.005, caption, fontsize=8, ha="left", va="bottom", wrap=True)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
@@ -108,7 +117,7 @@ def headline(rows: pd.DataFrame, out: Path, x: str, name: str) -> list[Path]:
     spread = "band: range over seeds" if x == "mult_adds" else "solid torch, dashed jax"
     caption = (f"Test error at the last checkpoint against inference {what}. A curve runs over the relaxation "
                f"budget T; points are single forward passes. {rows.iloc[0]['dataset']}; mean over seeds, "
-               f"{spread}.")
+               f"{spread}." + unfinished_note(rows))
     return _finish(fig, caption, out, name)
 
 
@@ -117,20 +126,27 @@ def learning_curves(rows: pd.DataFrame, out: Path) -> list[Path]:
     data["series"] = data.apply(series_label, axis=1)
     data["error %"] = 100 * data["error"]
     order = sorted(data["series"].unique())
+    diverged = rows[(rows["status"] == "diverged") & (rows["split"] == "")]
     for fig, ax, here, last in _panels(data):
-        sns.lineplot(data=here, x="epoch", y="error %", hue="series", hue_order=order, marker="o",
-                     errorbar=("pi", 100), ax=ax, legend=last)
+        sns.lineplot(data=here[here["status"] == "ok"], x="epoch", y="error %", hue="series", hue_order=order,
+                     marker="o", errorbar=("pi", 100), ax=ax, legend=last)
+        stopped = diverged[diverged["depth"] == here["depth"].iloc[0]]
+        if not stopped.empty:  # where a run diverged: a cross at the top, not a silent gap
+            ax.scatter(stopped["epoch"], [100] * len(stopped), marker="X", s=80, color="crimson",
+                       label=f"diverged ({len(stopped)} run{'s' if len(stopped) > 1 else ''})", zorder=5)
         ax.set(yscale="log", xlabel="epoch (0 = untrained)", ylabel="test error, % (log)",
                xticks=sorted(here["epoch"].unique()))
         ax.grid(True, which="both", alpha=0.3)
-        if last:
+        if last and ax.get_legend():
             sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title=None)
     return _finish(fig, "Test error of each algorithm's own inference mode (relax@T_neg, ff, ff+relax@T_neg) "
-                   "after every epoch; mean over seeds and backends, band: range.", out, "learning_curves")
+                   "after every epoch; mean over seeds and backends of the runs that finished, band: range; "
+                   "a red cross marks the epoch where a run diverged." + unfinished_note(rows), out,
+                   "learning_curves")
 
 
 def per_epoch_seconds(rows: pd.DataFrame) -> pd.DataFrame:
-    epochs = rows[rows["epoch"] >= 1].drop_duplicates(["run_id", "epoch"]).copy()
+    epochs = rows[(rows["epoch"] >= 1) & (rows["split"] != "")].drop_duplicates(["run_id", "epoch"]).copy()
     epochs["ms per minibatch"] = 1000 * epochs["train_seconds"] / epochs["train_batches"]
     epochs["label"] = [a if a == "bp" else f"{a} T_neg={t}" for a, t in zip(epochs["algorithm"], epochs["T_neg"])]
     return epochs

@@ -22,12 +22,16 @@ import pandas as pd
 
 from .config import RunConfig
 
-SCHEMA_VERSION = 1
-#: Columns every row has, beyond the RunConfig fields (see tests/test_harness.py).
+SCHEMA_VERSION = 2  # 2: status 'diverged' / 'skipped' with a status row, and the note column
+#: Columns every row has, beyond the RunConfig fields (see tests/test_harness.py). A run's status is
+#: on each of its rows: ok, diverged (a status row at the epoch it happened) or skipped (one row).
 MEASUREMENT_COLUMNS = ("run_id", "depth", "epoch", "split", "mode", "mode_kind", "steps", "mult_adds",
                        "error", "seconds_per_10k", "eval_warmup_seconds", "train_seconds", "train_seconds_total",
-                       "train_batches", "warmup_seconds", "status")
+                       "train_batches", "warmup_seconds", "status", "note")
 PROVENANCE_COLUMNS = ("git_commit", "git_dirty", "backend_device", "threads", "cpu", "date", "versions")
+#: Columns that differ between two runs of the same configuration (measured time, and when).
+TIMING_COLUMNS = ("seconds_per_10k", "eval_warmup_seconds", "train_seconds", "train_seconds_total",
+                  "warmup_seconds", "date")
 
 
 def run_id(cfg: RunConfig, plan) -> str:
@@ -93,7 +97,10 @@ def load_table(directory: Path, name: str = "rows") -> pd.DataFrame:
     path = Path(directory) / f"{name}.parquet"
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: run the study first (python -m suite run)")
-    return pd.read_parquet(path)
+    table = pd.read_parquet(path)
+    if name == "rows" and "note" not in table:  # schema 1: every run finished
+        table["note"] = ""
+    return table
 
 
 def final_rows(rows: pd.DataFrame, split: str = "test") -> pd.DataFrame:
@@ -123,6 +130,12 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
     return wide.join(seeds).reset_index()
 
 
+def unfinished(rows: pd.DataFrame) -> pd.DataFrame:
+    """One line per run that diverged or was skipped: what it was, where it stopped and why."""
+    stopped = rows[(rows["status"] != "ok") & (rows["split"] == "")]
+    return stopped[["algorithm", "backend", "sizes", "T_neg", "lam", "lrs", "seed", "status", "epoch", "note"]]
+
+
 def convergence(residuals: pd.DataFrame, tol: float) -> pd.DataFrame:
     """Free steps until max |s_{t+1} - s_t| < tol at the last checkpoint (median over seeds);
     'never' when the trace ends first."""
@@ -139,6 +152,10 @@ def write_summary(rows: pd.DataFrame, directory: Path, residuals: pd.DataFrame |
     table = summary(rows)
     atomic_write(Path(directory) / "summary.csv", lambda tmp: table.to_csv(tmp, index=False))
     text = "## Final test error %, mean ± std over seeds\n\n" + table.to_markdown(index=False) + "\n"
+    stopped = unfinished(rows)
+    if not stopped.empty:
+        text += ("\n## Runs that did not finish (not in the means above)\n\n"
+                 + stopped.to_markdown(index=False) + "\n")
     if residuals is not None and not residuals.empty:
         text += ("\n## Fixed-point convergence at the last checkpoint (test images)\n\n"
                  + convergence(residuals, tol).to_markdown(index=False) + "\n")

@@ -11,6 +11,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from backends import tree_map
+
 from . import data as datasets
 from . import records
 from .algorithms.energy import Pull, relax, zero_state
@@ -35,6 +37,20 @@ class EvaluationPlan(NamedTuple):
 class RunResult(NamedTuple):
     rows: list[dict]  # one per (epoch, split, inference mode)
     residuals: list[dict]  # one per (start, step) of the final free relaxation
+    status: str = "ok"  # or "diverged": the run stopped at `epoch`, rows hold what came before
+    epoch: int | None = None
+    note: str = ""
+
+
+class Diverged(FloatingPointError):
+    """NaN or inf in the weights or states: the run stops there."""
+
+
+def check_finite(bk, tree, what: str) -> None:
+    leaves = []
+    tree_map(leaves.append, tree)
+    if not all(np.isfinite(bk.to_numpy(a)).all() for a in leaves):
+        raise Diverged(f"{what} became NaN or inf")
 
 
 def ladder_modes(cfg: RunConfig, ladder) -> tuple[str, ...]:
@@ -87,6 +103,7 @@ def evaluate(engine: Engine, cfg: RunConfig, model: Model, split: datasets.Split
         outputs = [engine.output_state(model, x[c], mode, cfg.eps, cfg.lam) for c in chunks]
         bk.sync(outputs)
         seconds = time.perf_counter() - start
+        check_finite(bk, outputs, f"the states of {mode}")
         predicted = np.concatenate([np.argmax(bk.to_numpy(o), axis=1) for o in outputs])
         rows.append({"mode": str(mode), "steps": mode.steps, "mult_adds": multiply_adds(cfg.sizes, mode),
                      "error": float(np.mean(predicted != split.y[:n])),
@@ -159,32 +176,31 @@ def train_and_evaluate(cfg: RunConfig, dataset: datasets.Dataset | None = None,
                              "train_seconds": train_seconds, "train_seconds_total": train_seconds_total,
                              "train_batches": n_batches, **provenance})
 
-    record(0, 0.0, 0.0)
-    total = 0.0
-    for epoch in range(1, cfg.epochs + 1):
-        order = order_rng.permutation(n_train)
-        start = time.perf_counter()
-        for i in range(n_batches):
-            state = step(state, *batch_args(order, i))
-        bk.sync(state)
-        train_seconds = time.perf_counter() - start
-        total += train_seconds
-        check_finite(bk, state, epoch)
-        message = f"{cfg.algorithm} {cfg.backend} epoch {epoch}/{cfg.epochs}: {train_seconds:.1f} s"
-        if epoch == cfg.epochs or not plan.checkpoints or epoch in plan.checkpoints:
-            record(epoch, train_seconds, total)
-            val = [r["error"] for r in rows if r["epoch"] == epoch and r["split"] == "validation"]
-            message += f", validation error {', '.join(f'{e:.3f}' for e in val[:len(cfg.eval_modes)])}"
-        progress(message)
+    epoch, total = 0, 0.0
+    try:
+        record(0, 0.0, 0.0)
+        for epoch in range(1, cfg.epochs + 1):
+            order = order_rng.permutation(n_train)
+            start = time.perf_counter()
+            for i in range(n_batches):
+                state = step(state, *batch_args(order, i))
+            bk.sync(state)
+            train_seconds = time.perf_counter() - start
+            total += train_seconds
+            check_finite(bk, state, "the weights or persistent states")
+            message = f"{cfg.algorithm} {cfg.backend} epoch {epoch}/{cfg.epochs}: {train_seconds:.1f} s"
+            if epoch == cfg.epochs or not plan.checkpoints or epoch in plan.checkpoints:
+                record(epoch, train_seconds, total)
+                val = [r["error"] for r in rows if r["epoch"] == epoch and r["split"] == "validation"]
+                message += f", validation error {', '.join(f'{e:.3f}' for e in val[:len(cfg.eval_modes)])}"
+            progress(message)
+    except Diverged as err:
+        note = f"{err} in epoch {epoch}"
+        progress(f"{cfg.algorithm} {cfg.backend} diverged: {note}")
+        return RunResult([r for r in rows if r["epoch"] < epoch], [], "diverged", epoch, note)
     split = dict(zip(SPLITS, (ds.train_eval, ds.validation, ds.test)))[plan.splits[0]]
     x = bk.asarray(split.x[:min(EVAL_BATCH, len(split.x))])
     return RunResult(rows, residual_trace(engine, cfg, state.model, x, plan.residual_steps))
-
-
-def check_finite(bk, state: TrainState, epoch: int) -> None:
-    leaves = [a for part in state.model if part is not None for group in part for a in group]
-    if not all(np.isfinite(bk.to_numpy(a)).all() for a in leaves):
-        raise FloatingPointError(f"weights became NaN or inf in epoch {epoch}")
 
 
 def config_columns(cfg: RunConfig) -> dict:

@@ -46,7 +46,8 @@ class Study:
     text: str = field(default="", compare=False)  # the TOML as written, stored beside the results
 
 
-STUDY_KEYS = {"name", "description", "ladder", "checkpoints", "ladder_splits", "residual_steps", "residual_tol", "base", "runs"}
+STUDY_KEYS = {"name", "description", "ladder", "checkpoints", "ladder_splits", "residual_steps", "residual_tol",
+              "base", "runs"}
 BLOCK_KEYS = set(RUN_FIELDS) | {"zip", "exclude"}
 SPLITS = ("train", "validation", "test")
 
@@ -134,6 +135,10 @@ def from_dict(data: dict, source: str, text: str = "") -> Study:
     blocks = data.get("runs")
     if not isinstance(blocks, list) or not blocks:
         _error(source, "runs", "give at least one [[runs]] block")
+    for i, block in enumerate(blocks):
+        if not isinstance(block, dict):
+            _error(source, f"runs[{i}]", f"{block!r} is not allowed; each [[runs]] block is a table of "
+                   "RunConfig fields")
     runs = [cfg for i, block in enumerate(blocks) for cfg in expand_block(source, f"runs[{i}]", block, base)]
     if not runs:
         _error(source, "runs", "every combination is excluded: nothing to run")

@@ -1,4 +1,9 @@
-"""Run a study: every RunConfig in turn, with progress, writing the tables after each run."""
+"""Run a study: every configuration once, resumable, on a local process pool or a Dask cluster.
+
+Each run is keyed by records.run_id (its configuration, the evaluation plan and the row schema). A
+finished run's rows are stored as soon as it ends (store.RunStore), so a sweep run again skips them;
+the study's tables are reassembled, in study order, after every run.
+"""
 from __future__ import annotations
 
 import time
@@ -10,8 +15,10 @@ import pandas as pd
 from . import data as datasets
 from . import records
 from .algorithms.inference import parse_mode
-from .config import RunConfig
-from .run import EvaluationPlan, train_and_evaluate
+from .config import ConfigError, RunConfig
+from .executors import LocalExecutor
+from .run import EvaluationPlan, RunResult, check_fits, config_columns
+from .store import RunStore
 from .study import Study
 
 
@@ -24,12 +31,23 @@ def describe(cfg: RunConfig) -> str:
     return f"{cfg.algorithm} {cfg.backend} {'-'.join(map(str, cfg.sizes))}{budget} seed {cfg.seed}"
 
 
-def tidy(result, cfg: RunConfig, identifier: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def status_row(cfg: RunConfig, identifier: str, status: str, epoch: int, note: str) -> dict:
+    """The row that records a run which did not finish: where it stopped and why."""
+    return {"run_id": identifier, **config_columns(cfg), "depth": cfg.depth, "epoch": epoch, "split": "",
+            "mode": "", "mode_kind": "", "status": status, "note": note}
+
+
+def tidy(result: RunResult, cfg: RunConfig, identifier: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The run's rows (a diverged run: its rows before, then a status row) and residual trace."""
     rows = pd.DataFrame(result.rows)
-    rows.insert(0, "run_id", identifier)
-    rows["depth"] = cfg.depth
-    rows["mode_kind"] = [parse_mode(m).kind for m in rows["mode"]]
-    rows["status"] = "ok"
+    if not rows.empty:
+        rows.insert(0, "run_id", identifier)
+        rows["depth"] = cfg.depth
+        rows["mode_kind"] = [parse_mode(m).kind for m in rows["mode"]]
+        rows["status"], rows["note"] = result.status, result.note
+    if result.status != "ok":
+        rows = pd.concat([rows, pd.DataFrame([status_row(cfg, identifier, result.status, result.epoch,
+                                                         result.note)])], ignore_index=True)
     residuals = pd.DataFrame(result.residuals, columns=["start", "step", "residual"])
     residuals.insert(0, "run_id", identifier)
     for name in ("algorithm", "backend", "depth", "seed", "T_neg", "lam"):
@@ -37,29 +55,71 @@ def tidy(result, cfg: RunConfig, identifier: str) -> tuple[pd.DataFrame, pd.Data
     return rows, residuals
 
 
-def run_study(study: Study, results_dir: Path, echo: Callable[[str], None] = print) -> pd.DataFrame:
-    """Run every configuration of the study; returns the rows table (also stored under results_dir)."""
-    out = Path(results_dir) / study.name
+def check_data(study: Study, required: bool = True) -> None:
+    """Every run's sizes fit its data set, checked before anything runs. With required=False (a Dask
+    client need not hold the data) a data set that is not here is left to the workers."""
+    for key in dict.fromkeys((cfg.dataset, cfg.data_dir) for cfg in study.runs):
+        try:
+            ds = datasets.load(*key)
+        except datasets.DataError:
+            if required:
+                raise
+            continue
+        for cfg in study.runs:
+            if (cfg.dataset, cfg.data_dir) == key:
+                try:
+                    check_fits(cfg, ds)
+                except ConfigError as err:
+                    raise ConfigError(f"{study.source}: run '{describe(cfg)}': {err}") from None
+
+
+def run_study(study: Study, results_dir: Path, executor=None, force: bool = False,
+              echo: Callable[[str], None] = print) -> pd.DataFrame:
+    """Run every configuration not yet finished under results_dir/<study> (all of them with force);
+    returns the study's rows table, also stored there with the residuals, summary and study.toml."""
+    executor = executor or LocalExecutor()
+    check_data(study, required=isinstance(executor, LocalExecutor))
+    store = RunStore(Path(results_dir) / study.name)
     plan = evaluation_plan(study)
-    loaded: dict[tuple, datasets.Dataset] = {}
-    all_rows, all_residuals = [], []
-    start = time.perf_counter()
-    total = len(study.runs)
-    for done, cfg in enumerate(study.runs):
-        elapsed = time.perf_counter() - start
-        eta = f", about {elapsed / done * (total - done) / 60:.1f} min left" if done else ""
-        echo(f"[{done + 1}/{total}] {describe(cfg)} ({elapsed / 60:.1f} min so far{eta})")
-        key = (cfg.dataset, cfg.data_dir)
-        if key not in loaded:
-            loaded[key] = datasets.load(cfg.dataset, cfg.data_dir)
-        result = train_and_evaluate(cfg, loaded[key], progress=lambda m: echo("    " + m), plan=plan)
-        rows, residuals = tidy(result, cfg, records.run_id(cfg, plan))
-        all_rows.append(rows)
-        all_residuals.append(residuals)
-        records.save_table(pd.concat(all_rows, ignore_index=True), out / "rows.parquet")
-        records.save_table(pd.concat(all_residuals, ignore_index=True), out / "residuals.parquet")
-    table = pd.concat(all_rows, ignore_index=True)
-    records.write_summary(table, out, pd.concat(all_residuals, ignore_index=True), study.residual_tol)
-    records.save_text(study.text, out / "study.toml")
-    echo(f"{total} runs in {(time.perf_counter() - start) / 60:.1f} min; tables in {out}/")
+    configs = {records.run_id(cfg, plan): cfg for cfg in study.runs}  # a run listed twice runs once
+    with store.lock():
+        finished = {} if force else {i: store.load_run(i) for i in configs if store.finished(i)}
+        pending = [i for i in configs if i not in finished]
+        if finished:
+            echo(f"{len(finished)} of {len(configs)} runs already finished in {store.directory}/: "
+                 "skipping them (--force runs them again)")
+        echo(f"{len(pending)} runs to go on {executor.describe()}")
+        skipped: dict[str, pd.DataFrame] = {}
+        start = time.perf_counter()
+        for done, outcome in enumerate(executor.map([(configs[i], plan) for i in pending]), 1):
+            identifier = pending[outcome.index]
+            cfg = configs[identifier]
+            if outcome.skipped:
+                skipped[identifier] = pd.DataFrame([status_row(cfg, identifier, "skipped", 0, outcome.skipped)])
+                what = f"skipped: {outcome.skipped}"
+            else:
+                finished[identifier] = tidy(outcome.result, cfg, identifier)
+                store.save_run(identifier, *finished[identifier])
+                what = outcome.result.status if outcome.result.status == "ok" else outcome.result.note
+            elapsed = time.perf_counter() - start
+            left = elapsed / done * (len(pending) - done)
+            echo(f"[{done}/{len(pending)} done] run {outcome.index + 1}, {describe(cfg)}: {what} "
+                 f"({elapsed / 60:.1f} min so far, about {left / 60:.1f} min left)")
+            save_tables(store, configs, finished, skipped)
+        table, residuals = save_tables(store, configs, finished, skipped)
+        records.write_summary(table, store.directory, residuals, study.residual_tol)
+        records.save_text(study.text, store.directory / "study.toml")
+    echo(f"{len(configs)} runs ({len(pending)} run now, {len(skipped)} skipped) in "
+         f"{(time.perf_counter() - start) / 60:.1f} min; tables in {store.directory}/")
     return table
+
+
+def save_tables(store: RunStore, configs: dict, finished: dict, skipped: dict):
+    """The study's rows and residuals, in study order, from every run that has an outcome."""
+    order = [i for i in configs if i in finished or i in skipped]
+    rows = pd.concat([finished[i][0] if i in finished else skipped[i] for i in order], ignore_index=True)
+    residuals = pd.concat([finished[i][1] for i in order if i in finished] or [pd.DataFrame()],
+                          ignore_index=True)
+    records.save_table(rows, store.directory / "rows.parquet")
+    records.save_table(residuals, store.directory / "residuals.parquet")
+    return rows, residuals

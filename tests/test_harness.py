@@ -98,6 +98,21 @@ BAD_STUDIES = [
     ("name = 'x'\n[base]\nbackend = 'mxnet'\n[[runs]]\nalgorithm = 'ep'", "backend: 'mxnet' is not allowed"),
     ("name = 'x'\n[[runs]\n", "not valid TOML"),
     ("name = 'x'\n[[runs]]\nalgorithm = 'ep'\nexclude = [{backnd = 'jax'}]", "exclude: unknown field 'backnd'"),
+    ("name = 'x'\n[[runs]]\nT_neg = 'four'", "runs[0]: T_neg: 'four' is not allowed; must be a whole number >= 0"),
+    ("name = 'x'\n[[runs]]\nepochs = 1.5", "runs[0]: epochs: 1.5 is not allowed; must be a whole number >= 0"),
+    ("name = 'x'\n[[runs]]\nrandom_sign = 'yes'", "runs[0]: random_sign: 'yes' is not allowed; must be true or false"),
+    ("name = 'x'\n[[runs]]\nsizes = [784, 10]\nlrs = [0.1]", "runs[0]: sizes: (784, 10) is not allowed; need at "
+     "least [inputs, hidden, outputs]"),
+    ("name = 'x'\n[[runs]]\nalgorithm = 'ep2'", "runs[0]: algorithm: 'ep2' is not allowed; choose one of ep, iep, bp"),
+    ("name = 'x'\n[[runs]]\ndataset = 'cifar'", "runs[0]: dataset: 'cifar' is not allowed; choose one of mnist"),
+    ("name = 'x'\n[[runs]]\nalgorithm = 'ep'\neval_modes = ['relax@x']", "inference mode: 'relax@x' is not allowed"),
+    ("name = 'x'\n[[runs]]\nalgorithm = 'ep'\neval_modes = ['ff']", "eval_modes: 'ff' is not allowed; algorithm "
+     "'ep' supports relax"),
+    ("name = 'x'\n[[runs]]\nalgorithm = 'iep'\nlam = -0.1", "runs[0]: lam: -0.1 is not allowed; must be a number >= 0"),
+    ("name = 'x'\n[[runs]]\nlrs = [0.1, 0.1, 0.1]", "runs[0]: lrs: (0.1, 0.1, 0.1) is not allowed; need one "
+     "learning rate per layer of weights: 2"),
+    ("name = 'x'\nruns = [3]", "runs[0]: 3 is not allowed; each [[runs]] block is a table"),
+    ("name = 'x'\nladder = 'all'\n[[runs]]\nalgorithm = 'ep'", "ladder: 'all' is not allowed"),
 ]
 
 
@@ -132,6 +147,26 @@ def test_a_bad_study_writes_nothing(tmp_path, capsys):
     bad.write_text("name = 'bad'\n[[runs]]\nalgorithm = 'ep'\nbeta = [0.5, 0.0]\n")
     assert main(["run", "--study", str(bad), "--results", str(tmp_path / "results")]) == 2
     assert f"{bad}: runs[0]: beta: 0.0 is not allowed" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("text, message", BAD_STUDIES)
+def test_every_bad_study_exits_2_with_one_line(tmp_path, capsys, text, message):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    assert main(["run", "--study", str(bad), "--results", str(tmp_path / "results")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad}: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "results").exists()
+
+
+def test_sizes_that_do_not_fit_the_data_are_refused_before_anything_runs(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = 'bad'\n[base]\ndataset = 'synthetic'\n[[runs]]\nalgorithm = 'ep'\n"
+                   "sizes = [[64, 16, 10], [784, 16, 10]]\nlrs = [0.1, 0.1]\n")
+    assert main(["run", "--study", str(bad), "--results", str(tmp_path / "results")]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: run 'ep numpy 784-16-10 T_neg=20 seed 0': sizes: first size 784 does not fit" in err
     assert not (tmp_path / "results").exists()
 
 

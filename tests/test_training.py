@@ -2,13 +2,13 @@
 import pytest
 
 from conftest import AVAILABLE, requires_mnist
-from suite import data
+from suite import data, records
 from suite.algorithms.inference import Mode, multiply_adds
 from suite.config import RunConfig
 from suite.run import train_and_evaluate
 
 # timings and the wall-clock date vary between identical runs; everything else must not
-NOT_RESULTS = ("train_seconds", "train_seconds_total", "seconds_per_10k", "warmup_seconds", "eval_warmup_seconds", "date")
+NOT_RESULTS = records.TIMING_COLUMNS
 
 
 def strip_timing(rows):

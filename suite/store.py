@@ -1,0 +1,74 @@
+"""One study's results directory: a file per finished run, the assembled tables, and a lock.
+
+results/<study>/
+    runs/<run_id>.rows.parquet        a finished run's rows; written last, so it marks the run done
+    runs/<run_id>.residuals.parquet   its residual trace
+    rows.parquet, residuals.parquet   every run of the study, in study order (see records.py)
+    .lock                             held (flock) by the sweep writing here
+
+Every file is written atomically, so a sweep killed at any moment leaves finished runs whole and
+nothing half-written under a final name. The lock is an advisory flock: the kernel drops it when its
+process dies, even by kill -9, so a killed sweep never leaves the directory locked.
+"""
+from __future__ import annotations
+
+import datetime
+import fcntl
+import os
+import socket
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+from . import records
+
+
+class StudyLocked(RuntimeError):
+    """Another sweep is writing the same results directory."""
+
+
+class RunStore:
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.runs = self.directory / "runs"
+
+    def _path(self, run_id: str, table: str) -> Path:
+        return self.runs / f"{run_id}.{table}.parquet"
+
+    def finished(self, run_id: str) -> bool:
+        return self._path(run_id, "rows").exists()
+
+    def save_run(self, run_id: str, rows: pd.DataFrame, residuals: pd.DataFrame) -> None:
+        records.save_table(residuals, self._path(run_id, "residuals"))
+        records.save_table(rows, self._path(run_id, "rows"))  # last: the run counts as done from here
+
+    def load_run(self, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return (pd.read_parquet(self._path(run_id, "rows")),
+                pd.read_parquet(self._path(run_id, "residuals")))
+
+    @contextmanager
+    def lock(self):
+        """Hold the directory's lock for the duration; StudyLocked if another sweep holds it."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / ".lock"
+        with open(path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise StudyLocked(f"{self.directory}: another sweep is writing here ({holder}); wait for it "
+                                  "to finish, or use another --results directory") from None
+            handle.seek(0)
+            handle.truncate()
+            since = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+            handle.write(f"pid {os.getpid()} on {socket.gethostname()}, since {since}")
+            handle.flush()
+            for orphan in self.directory.rglob(".*.tmp"):  # a killed sweep's half-written files
+                orphan.unlink()
+            try:
+                yield self
+            finally:
+                handle.truncate(0)
+                fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,201 @@
+"""Sweeps that survive: resume, kill -9 anywhere, the lock, divergence, missing backends, Dask."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from suite import records
+from suite.cli import main
+from suite.store import RunStore
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = """name = "tiny"
+ladder = [1, 4]
+residual_steps = 4
+[base]
+dataset = "synthetic"
+backend = "numpy"
+sizes = [64, 16, 10]
+train_size = 400
+epochs = 2
+[[runs]]
+algorithm = ["ep", "iep", "bp"]
+lam = [0.0, 1.0, 0.0]
+zip = [["algorithm", "lam"]]
+seed = [0, 1, 2]
+"""
+
+
+def write_study(tmp_path, text=TINY, name="tiny.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def comparable(table: pd.DataFrame) -> pd.DataFrame:
+    """A table without what differs between two sweeps of the same study: times and dates."""
+    return table.drop(columns=[c for c in records.TIMING_COLUMNS if c in table]).reset_index(drop=True)
+
+
+def sweep_command(study: Path, results: Path, *extra) -> list[str]:
+    return [sys.executable, "-m", "suite", "run", "--study", str(study), "--results", str(results),
+            "--no-plots", "--threads", "1", *extra]
+
+
+def run_sweep(study: Path, results: Path, *extra) -> subprocess.CompletedProcess:
+    return subprocess.run(sweep_command(study, results, *extra), cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted sweep of the tiny study: its table and how long it took."""
+    tmp = tmp_path_factory.mktemp("reference")
+    study = write_study(tmp)
+    start = time.perf_counter()
+    done = run_sweep(study, tmp / "results")
+    assert done.returncode == 0, done.stderr
+    return comparable(records.load_table(tmp / "results" / "tiny")), time.perf_counter() - start
+
+
+def test_a_second_sweep_skips_finished_runs_and_force_reruns_them(tmp_path, capsys):
+    study = write_study(tmp_path)
+    args = ["run", "--study", str(study), "--results", str(tmp_path / "r"), "--no-plots", "--threads", "1"]
+    assert main(args) == 0
+    first = records.load_table(tmp_path / "r" / "tiny")
+    capsys.readouterr()
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "9 of 9 runs already finished" in out and "0 runs to go" in out
+    pd.testing.assert_frame_equal(records.load_table(tmp_path / "r" / "tiny"), first)  # timings too
+    assert main(args + ["--force"]) == 0
+    out = capsys.readouterr().out
+    assert "already finished" not in out and "9 runs to go" in out
+    again = records.load_table(tmp_path / "r" / "tiny")
+    assert not again["date"].equals(first["date"]) or not again["train_seconds"].equals(first["train_seconds"])
+    pd.testing.assert_frame_equal(comparable(again), comparable(first))
+
+
+@pytest.mark.parametrize("fraction", [0.3, 0.55, 0.8])
+def test_kill_9_anywhere_then_rerun_gives_the_uninterrupted_table(tmp_path, reference, fraction):
+    """kill -9 the sweep a fraction of the way through (by time), run the same command again."""
+    table, seconds = reference
+    study = write_study(tmp_path)
+    results = tmp_path / "results"
+    sweep = subprocess.Popen(sweep_command(study, results), cwd=ROOT, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    time.sleep(fraction * seconds)
+    sweep.send_signal(signal.SIGKILL)
+    sweep.wait()
+    finished_before = len(list((results / "tiny" / "runs").glob("*.rows.parquet"))) if results.exists() else 0
+    done = run_sweep(study, results)
+    assert done.returncode == 0, done.stderr
+    if finished_before:
+        assert f"{finished_before} of 9 runs already finished" in done.stdout
+    resumed = comparable(records.load_table(results / "tiny"))
+    pd.testing.assert_frame_equal(resumed, table)  # row for row: none lost, none twice
+    assert not list((results / "tiny").rglob(".*.tmp"))
+
+
+def test_a_second_sweep_on_the_same_directory_is_refused(tmp_path, capsys):
+    study = write_study(tmp_path)
+    with RunStore(tmp_path / "r" / "tiny").lock():
+        assert main(["run", "--study", str(study), "--results", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "another sweep is writing here" in err and f"pid {os.getpid()}" in err
+    assert not (tmp_path / "r" / "tiny" / "rows.parquet").exists()
+
+
+def test_a_killed_sweep_does_not_leave_its_directory_locked(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from suite.store import RunStore
+        with RunStore({str(tmp_path / 'r')!r}).lock():
+            print("locked", flush=True)
+            time.sleep(60)""")], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    with pytest.raises(Exception, match="another sweep"):
+        with RunStore(tmp_path / "r").lock():
+            pass
+    holder.kill()
+    holder.wait()
+    with RunStore(tmp_path / "r").lock():  # the kernel dropped the dead process's lock
+        pass
+
+
+DIVERGING = TINY.replace('seed = [0, 1, 2]', 'seed = [0]') + """
+[[runs]]
+algorithm = "bp"
+lrs = [1000.0, 1000.0]
+"""
+
+
+def test_a_diverged_run_is_recorded_and_the_sweep_goes_on(tmp_path, capsys):
+    study = write_study(tmp_path, DIVERGING)
+    assert main(["run", "--study", str(study), "--results", str(tmp_path / "r"), "--threads", "1"]) == 0
+    rows = records.load_table(tmp_path / "r" / "tiny")
+    bad = rows[rows["lrs"] == "1000.0 1000.0"]
+    assert set(bad["status"]) == {"diverged"}
+    stop = bad[bad["split"] == ""]
+    assert len(stop) == 1 and stop["epoch"].item() == 1 and "NaN or inf in epoch 1" in stop["note"].item()
+    assert (bad.loc[bad["split"] != "", "epoch"] == 0).all()  # only what was measured before it
+    good = rows[rows["lrs"] != "1000.0 1000.0"]
+    assert set(good["status"]) == {"ok"} and good["run_id"].nunique() == 3
+    summary = (tmp_path / "r" / "tiny" / "summary.md").read_text()
+    assert "Runs that did not finish" in summary and "diverged" in summary
+    assert "bp numpy 64-16-10 seed 0: the weights or persistent states became NaN" in capsys.readouterr().out
+    assert (tmp_path / "r" / "tiny" / "figures" / "learning_curves.png").exists()  # drawn, not crashed
+
+
+def test_runs_of_a_missing_backend_are_skipped_with_the_reason(tmp_path):
+    """jax made uninstallable in the sweep and its workers: the numpy runs still run."""
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(textwrap.dedent("""
+        import sys
+        class HideJax:
+            def find_spec(self, name, path=None, target=None):
+                if name == "jax" or name.startswith("jax."):
+                    raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        sys.meta_path.insert(0, HideJax())"""))
+    study = write_study(tmp_path, TINY.replace("seed = [0, 1, 2]", 'seed = [0]\nbackend = ["numpy", "jax"]'))
+    env = {**os.environ, "PYTHONPATH": f"{hide}{os.pathsep}{ROOT}"}
+    done = subprocess.run(sweep_command(study, tmp_path / "r"), cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    rows = records.load_table(tmp_path / "r" / "tiny")
+    skipped = rows[rows["backend"] == "jax"]
+    assert len(skipped) == 3 and set(skipped["status"]) == {"skipped"}
+    assert skipped["note"].str.contains("pip install").all()
+    assert set(rows.loc[rows["backend"] == "numpy", "status"]) == {"ok"}
+    assert "skipped: backend 'jax' needs a library that is not installed" in done.stdout
+
+
+def test_dask_local_cluster_gives_the_local_executor_table(tmp_path, reference):
+    distributed = pytest.importorskip("distributed")
+    study = write_study(tmp_path)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        assert main(["run", "--study", str(study), "--results", str(tmp_path / "r"), "--no-plots",
+                     "--executor", "dask", "--scheduler", cluster.scheduler_address, "--threads", "1"]) == 0
+    pd.testing.assert_frame_equal(comparable(records.load_table(tmp_path / "r" / "tiny")), reference[0])
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--executor", "slurm"], "--executor: 'slurm' is not allowed; choose one of local, dask"),
+    (["--workers", "0"], "--workers: 0 is not allowed; give a whole number >= 1"),
+    (["--threads", "-2"], "--threads: -2 is not allowed"),
+    (["--executor", "dask"], "--scheduler: required with --executor dask"),
+    (["--scheduler", "tcp://x:1"], "--scheduler: only used with --executor dask"),
+])
+def test_bad_executor_options_exit_2_and_write_nothing(tmp_path, capsys, options, message):
+    study = write_study(tmp_path)
+    assert main(["run", "--study", str(study), "--results", str(tmp_path / "r"), *options]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
