@@ -137,7 +137,8 @@ class DaskExecutor(Executor):
 
     def describe(self) -> str:
         workers = len(self.client.scheduler_info().get("workers", {}))
-        return f"dask: {self.client.scheduler.address}, {workers} workers, {self.threads} threads per run"
+        return (f"dask: {self.client.scheduler.address}, {workers} workers, {self.threads} "
+                f"thread{'s' if self.threads > 1 else ''} per run")
 
     def close(self) -> None:
         self.client.close()

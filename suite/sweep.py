@@ -88,7 +88,7 @@ def run_study(study: Study, results_dir: Path, executor=None, force: bool = Fals
         if finished:
             echo(f"{len(finished)} of {len(configs)} runs already finished in {store.directory}/: "
                  "skipping them (--force runs them again)")
-        echo(f"{len(pending)} runs to go on {executor.describe()}")
+        echo(f"{len(pending)} run{'' if len(pending) == 1 else 's'} to go on {executor.describe()}")
         skipped: dict[str, pd.DataFrame] = {}
         start = time.perf_counter()
         for done, outcome in enumerate(executor.map([(configs[i], plan) for i in pending]), 1):

@@ -82,22 +82,29 @@ def test_a_second_sweep_skips_finished_runs_and_force_reruns_them(tmp_path, caps
     pd.testing.assert_frame_equal(comparable(again), comparable(first))
 
 
-@pytest.mark.parametrize("fraction", [0.3, 0.55, 0.8])
-def test_kill_9_anywhere_then_rerun_gives_the_uninterrupted_table(tmp_path, reference, fraction):
-    """kill -9 the sweep a fraction of the way through (by time), run the same command again."""
-    table, seconds = reference
+def stored_runs(results: Path) -> int:
+    return len(list((results / "tiny" / "runs").glob("*.rows.parquet")))
+
+
+@pytest.mark.parametrize("kill_after_runs", [0, 3, 8])
+def test_kill_9_anywhere_then_rerun_gives_the_uninterrupted_table(tmp_path, reference, kill_after_runs):
+    """kill -9 the sweep once it has stored `kill_after_runs` runs (0: while it starts), rerun it."""
+    table, _ = reference
     study = write_study(tmp_path)
     results = tmp_path / "results"
     sweep = subprocess.Popen(sweep_command(study, results), cwd=ROOT, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
-    time.sleep(fraction * seconds)
+    deadline = time.monotonic() + 120
+    while kill_after_runs and stored_runs(results) < kill_after_runs and time.monotonic() < deadline:
+        time.sleep(0.005)
     sweep.send_signal(signal.SIGKILL)
     sweep.wait()
-    finished_before = len(list((results / "tiny" / "runs").glob("*.rows.parquet"))) if results.exists() else 0
+    finished_before = stored_runs(results)
+    assert finished_before < 9, "the sweep ended before the kill: nothing was tested"
     done = run_sweep(study, results)
     assert done.returncode == 0, done.stderr
-    if finished_before:
-        assert f"{finished_before} of 9 runs already finished" in done.stdout
+    expected = f"{finished_before} of 9 runs already finished" if finished_before else "9 runs to go"
+    assert expected in done.stdout
     resumed = comparable(records.load_table(results / "tiny"))
     pd.testing.assert_frame_equal(resumed, table)  # row for row: none lost, none twice
     assert not list((results / "tiny").rglob(".*.tmp"))
