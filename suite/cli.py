@@ -124,7 +124,10 @@ def _plot(args) -> int:
     from .plots import draw_all
     for directory in _study_dirs(args.results, args.studies):
         paths = draw_all(directory)
-        print(f"{len(paths)} figures in {directory / 'figures'}/ (headline: {paths[0]})")
+        if paths:
+            print(f"{len(paths)} figures in {directory / 'figures'}/ (headline: {paths[0]})")
+        else:
+            print(f"no figures for {directory}: no run finished (summary.md lists why)")
     return 0
 
 

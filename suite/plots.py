@@ -186,6 +186,9 @@ def draw_all(directory: Path) -> list[Path]:
     """Every figure for one results directory, from its stored tables."""
     directory = Path(directory)
     rows = records.load_table(directory)
+    finished = rows[rows["status"] == "ok"]
+    if finished.empty:  # every run diverged or was skipped: summary.md says which and why
+        return []
     out = directory / "figures"
     out.mkdir(parents=True, exist_ok=True)
     sns.set_theme(style="whitegrid", context="notebook")
@@ -193,7 +196,7 @@ def draw_all(directory: Path) -> list[Path]:
     paths += headline(rows, out, "seconds_per_10k", "headline_seconds")
     paths += learning_curves(rows, out)
     paths += train_seconds(rows, out)
-    if rows["backend"].nunique() > 1:
+    if finished["backend"].nunique() > 1:
         paths += torch_vs_jax(rows, out)
     return paths
 

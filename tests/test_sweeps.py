@@ -206,3 +206,10 @@ def test_bad_executor_options_exit_2_and_write_nothing(tmp_path, capsys, options
     assert main(["run", "--study", str(study), "--results", str(tmp_path / "r"), *options]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_study_whose_every_run_diverged_still_ends_cleanly(tmp_path, capsys):
+    study = write_study(tmp_path, TINY.split("[[runs]]")[0] + '[[runs]]\nalgorithm = "bp"\nlrs = [1000.0, 1000.0]\n')
+    assert main(["run", "--study", str(study), "--results", str(tmp_path / "r"), "--threads", "1"]) == 0
+    assert "no figures" in capsys.readouterr().out
+    assert "| diverged |" in (tmp_path / "r" / "tiny" / "summary.md").read_text()
