@@ -25,9 +25,9 @@ def pin_threads(threads: int, cores: list[int] | None = None) -> None:
     """Limit BLAS, OpenMP, torch and XLA to `threads` threads (and this process to `cores`)."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)  # libraries loaded from here on
-    if threads == 1:  # read when JAX first starts its CPU client
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
-                                   "intra_op_parallelism_threads=1").strip()
+    single = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    if threads == 1 and single not in os.environ.get("XLA_FLAGS", ""):  # read when JAX starts its CPU client
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {single}".strip()
     if cores and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, cores)
     from threadpoolctl import threadpool_limits
@@ -79,6 +79,9 @@ def core_sets(workers: int, threads: int) -> list[list[int]]:
 class Executor:
     """Runs (cfg, plan) tasks somewhere; a context manager that lets go of what it holds."""
 
+    #: whether runs read their data on this machine (so the sweep can check it before starting)
+    data_here = True
+
     def __enter__(self):
         return self
 
@@ -119,6 +122,8 @@ class LocalExecutor(Executor):
 
 class DaskExecutor(Executor):
     """Runs on an existing dask.distributed cluster (dask scheduler / dask worker, see README)."""
+
+    data_here = False
 
     def __init__(self, scheduler: str, threads: int = 1):
         try:

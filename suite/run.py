@@ -46,10 +46,11 @@ class Diverged(FloatingPointError):
     """NaN or inf in the weights or states: the run stops there."""
 
 
-def check_finite(bk, tree, what: str) -> None:
+def check_finite(tree, what: str) -> None:
+    """Diverged unless every NumPy array in tree is finite."""
     leaves = []
     tree_map(leaves.append, tree)
-    if not all(np.isfinite(bk.to_numpy(a)).all() for a in leaves):
+    if not all(np.isfinite(a).all() for a in leaves):
         raise Diverged(f"{what} became NaN or inf")
 
 
@@ -103,8 +104,9 @@ def evaluate(engine: Engine, cfg: RunConfig, model: Model, split: datasets.Split
         outputs = [engine.output_state(model, x[c], mode, cfg.eps, cfg.lam) for c in chunks]
         bk.sync(outputs)
         seconds = time.perf_counter() - start
-        check_finite(bk, outputs, f"the states of {mode}")
-        predicted = np.concatenate([np.argmax(bk.to_numpy(o), axis=1) for o in outputs])
+        outputs = bk.to_numpy(outputs)  # once: the finiteness check and the argmax both read it
+        check_finite(outputs, f"the states of {mode}")
+        predicted = np.concatenate([np.argmax(o, axis=1) for o in outputs])
         rows.append({"mode": str(mode), "steps": mode.steps, "mult_adds": multiply_adds(cfg.sizes, mode),
                      "error": float(np.mean(predicted != split.y[:n])),
                      "seconds_per_10k": seconds * 10_000 / n, "eval_warmup_seconds": warmup_seconds})
@@ -187,7 +189,7 @@ def train_and_evaluate(cfg: RunConfig, dataset: datasets.Dataset | None = None,
             bk.sync(state)
             train_seconds = time.perf_counter() - start
             total += train_seconds
-            check_finite(bk, state, "the weights or persistent states")
+            check_finite(bk.to_numpy(state), "the weights or persistent states")
             message = f"{cfg.algorithm} {cfg.backend} epoch {epoch}/{cfg.epochs}: {train_seconds:.1f} s"
             if epoch == cfg.epochs or not plan.checkpoints or epoch in plan.checkpoints:
                 record(epoch, train_seconds, total)

@@ -78,7 +78,7 @@ def run_study(study: Study, results_dir: Path, executor=None, force: bool = Fals
     """Run every configuration not yet finished under results_dir/<study> (all of them with force);
     returns the study's rows table, also stored there with the residuals, summary and study.toml."""
     executor = executor or LocalExecutor()
-    check_data(study, required=isinstance(executor, LocalExecutor))
+    check_data(study, required=executor.data_here)
     store = RunStore(Path(results_dir) / study.name)
     plan = evaluation_plan(study)
     configs = {records.run_id(cfg, plan): cfg for cfg in study.runs}  # a run listed twice runs once
