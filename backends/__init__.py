@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib
 
-from .base import DTYPES, Backend, tree_map
+from .base import DEVICES, DTYPES, Backend, BackendOptionError, tree_map
 
 #: name -> (module, class, the pip requirement that provides the library)
 _REGISTRY = {
@@ -22,7 +22,7 @@ def get(name: str, dtype: str = "float32", device: str = "auto", **options) -> B
     """A ready backend. Unknown names and missing libraries raise errors that say what to do.
     options go to the backend's constructor (torch: compile=True)."""
     if name not in _REGISTRY:
-        raise ValueError(f"backend: {name!r} is unknown; choose one of {', '.join(NAMES)}")
+        raise BackendOptionError(f"backend: {name!r} is unknown; choose one of {', '.join(NAMES)}")
     module, cls, requirement = _REGISTRY[name]
     try:
         mod = importlib.import_module(f".{module}", __name__)
@@ -33,4 +33,4 @@ def get(name: str, dtype: str = "float32", device: str = "auto", **options) -> B
     return getattr(mod, cls)(dtype=dtype, device=device, **options)
 
 
-__all__ = ["Backend", "BackendUnavailable", "DTYPES", "NAMES", "get", "tree_map"]
+__all__ = ["Backend", "BackendOptionError", "BackendUnavailable", "DEVICES", "DTYPES", "NAMES", "get", "tree_map"]

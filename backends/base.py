@@ -12,6 +12,27 @@ from typing import Any, Callable
 import numpy as np
 
 DTYPES = ("float32", "float64")
+#: One device vocabulary for every backend; "cuda" is accepted as a synonym of "gpu".
+DEVICES = ("auto", "cpu", "gpu")
+DEVICE_SYNONYMS = {"cuda": "gpu"}
+
+
+class BackendOptionError(ValueError):
+    """A backend option (dtype, device, ...) is not allowed or not available on this machine."""
+
+
+def device_kind(backend: str, device: str, available: tuple[str, ...]) -> str:
+    """'cpu' or 'gpu' for a requested device name, given the kinds this machine offers the backend."""
+    kind = DEVICE_SYNONYMS.get(device, device)
+    if kind not in DEVICES:
+        raise BackendOptionError(f"device: {device!r} is not allowed; choose one of {', '.join(DEVICES)} "
+                                 "('cuda' is a synonym of 'gpu')")
+    if kind == "auto":
+        return "gpu" if "gpu" in available else "cpu"
+    if kind not in available:
+        raise BackendOptionError(f"device: {device!r} was asked for, but {backend} finds no GPU on this "
+                                 f"machine; it has: {', '.join(available)}")
+    return kind
 
 
 def tree_map(fn: Callable, tree: Any) -> Any:
@@ -35,15 +56,17 @@ class Backend:
 
     def __init__(self, dtype: str = "float32"):
         if dtype not in DTYPES:
-            raise ValueError(f"dtype: {dtype!r} is not allowed; choose one of {', '.join(DTYPES)}")
+            raise BackendOptionError(f"dtype: {dtype!r} is not allowed; choose one of {', '.join(DTYPES)}")
         self.dtype_name = dtype
 
     # -- data in and out -------------------------------------------------------------------
     def asarray(self, tree: Any) -> Any:
-        """NumPy arrays (any nesting) -> this backend's arrays on its device, in its dtype."""
+        """NumPy arrays (any nesting) -> this backend's arrays on its device, in its dtype. Always a
+        copy: nothing the backend later updates in place shares memory with the caller's arrays."""
         return tree_map(self._asarray, tree)
 
     def to_numpy(self, tree: Any) -> Any:
+        """This backend's arrays -> NumPy arrays; may share memory with them (no copy on a CPU)."""
         return tree_map(lambda a: np.asarray(a), tree)
 
     def index_array(self, idx: np.ndarray) -> Any:

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .base import Backend
+from .base import Backend, device_kind
 
 
 class JaxBackend(Backend):
@@ -15,18 +15,12 @@ class JaxBackend(Backend):
 
     def __init__(self, dtype: str = "float32", device: str = "auto"):
         super().__init__(dtype)
-        allowed = ("auto", "cpu", "gpu")
-        if device not in allowed:
-            raise ValueError(f"device: {device!r} is not allowed for jax; choose one of {', '.join(allowed)}")
+        platforms = {d.platform for d in jax.devices()} | {"cpu"}
+        kind = device_kind(self.name, device, available=tuple(sorted({"cpu", "gpu"} & platforms)))
         if dtype == "float64":
             # Without this flag JAX silently computes float64 requests in float32.
             jax.config.update("jax_enable_x64", True)
-        if device == "auto":
-            device = jax.default_backend()
-        try:
-            self._device = jax.devices(device)[0]
-        except RuntimeError as err:
-            raise ValueError(f"device: {device!r} was asked for but jax sees none ({err})") from None
+        self._device = jax.devices(kind)[0]
 
     @property
     def device(self) -> str:
@@ -36,7 +30,7 @@ class JaxBackend(Backend):
         a = np.asarray(a)
         if a.dtype.kind == "f":
             a = a.astype(self.dtype_name)
-        return jax.device_put(a, self._device)
+        return jax.device_put(a, self._device)  # jax arrays are immutable: never aliased
 
     def zeros(self, shape):
         # On the chosen device, like every other input: an uncommitted array would make a jitted

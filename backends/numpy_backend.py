@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Backend
+from .base import Backend, device_kind
 
 
 class NumpyBackend(Backend):
@@ -12,8 +12,8 @@ class NumpyBackend(Backend):
 
     def __init__(self, dtype: str = "float32", device: str = "auto"):
         super().__init__(dtype)
-        if device not in ("auto", "cpu"):
-            raise ValueError(f"device: {device!r} is not available to numpy; allowed: auto, cpu")
+        device_kind(self.name, device, available=("cpu",))
 
     def _asarray(self, a):
-        return np.array(a, dtype=self.dtype_name) if np.asarray(a).dtype.kind == "f" else np.asarray(a)
+        a = np.asarray(a)
+        return np.array(a, dtype=self.dtype_name if a.dtype.kind == "f" else None)  # np.array copies

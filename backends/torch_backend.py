@@ -7,7 +7,7 @@ import array_api_compat.torch as xp_torch
 import numpy as np
 import torch
 
-from .base import Backend
+from .base import Backend, device_kind, tree_map
 
 
 class TorchBackend(Backend):
@@ -19,14 +19,9 @@ class TorchBackend(Backend):
     def __init__(self, dtype: str = "float32", device: str = "auto", compile: bool = False):
         super().__init__(dtype)
         self.compile = compile
-        allowed = ("auto", "cpu", "cuda")
-        if device not in allowed:
-            raise ValueError(f"device: {device!r} is not allowed for torch; choose one of {', '.join(allowed)}")
-        if device == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device: 'cuda' was asked for but torch sees no CUDA device")
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self._device = torch.device(device)
+        available = ("cpu", "gpu") if torch.cuda.is_available() else ("cpu",)
+        kind = device_kind(self.name, device, available)
+        self._device = torch.device("cuda" if kind == "gpu" else "cpu")
         self._dtype = getattr(torch, dtype)
 
     @property
@@ -36,14 +31,15 @@ class TorchBackend(Backend):
     def _asarray(self, a):
         a = np.asarray(a)
         dtype = self._dtype if a.dtype.kind == "f" else None
-        return torch.as_tensor(a, dtype=dtype, device=self._device)
+        # torch.tensor copies (torch.as_tensor would share a CPU array's memory): set_rows updates
+        # buffers in place, and must never write into arrays the caller still holds.
+        return torch.tensor(a, dtype=dtype, device=self._device)
 
     def to_numpy(self, tree):
-        from .base import tree_map
         return tree_map(lambda t: t.detach().cpu().numpy(), tree)
 
     def index_array(self, idx):
-        return torch.as_tensor(idx, device=self._device)
+        return torch.tensor(idx, device=self._device)
 
     def jit(self, fn, donate_argnums=()):
         # Eager execution without autograd's bookkeeping; torch.func.grad inside still works.
