@@ -13,7 +13,9 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from .config import ConfigError, RunConfig
+from backends import BackendOptionError
+
+from .config import ConfigError, RunConfig, describe
 from .data import DataError
 from .store import StudyLocked
 
@@ -27,21 +29,21 @@ def _parse_bool(text: str) -> bool:
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
-    """One option per RunConfig field, typed from its default."""
+    """One option per RunConfig field, typed from its default and explained by its documentation."""
     for field in dataclasses.fields(RunConfig):
         default = field.default
         option = "--" + field.name.replace("_", "-")
+        shown = " ".join(map(str, default)) if isinstance(default, tuple) else default
+        text = describe(field.name) + (f" (default: {shown})" if shown not in ("", None) else "")
         if isinstance(default, bool):
-            parser.add_argument(option, type=_parse_bool, metavar="true|false", help=f"default: {default}")
+            parser.add_argument(option, type=_parse_bool, metavar="true|false", help=text)
         elif isinstance(default, tuple):
-            item = str if field.name == "eval_modes" else type(default[0]) if default else str
-            shown = " ".join(map(str, default)) or "per algorithm"
-            parser.add_argument(option, type=item, nargs="+", help=f"default: {shown}")
+            item = type(default[0]) if default else str
+            parser.add_argument(option, type=item, nargs="+", metavar="VALUE", help=text)
         elif field.name in ("train_size", "eval_size"):
-            parser.add_argument(option, type=int, help="default: all")
+            parser.add_argument(option, type=int, metavar="N", help=text)
         else:
-            parser.add_argument(option, type=type(default) if default is not None else str,
-                                help=f"default: {default!r}")
+            parser.add_argument(option, type=type(default) if default is not None else str, help=text)
 
 
 def _print_table(rows: list[dict]) -> None:
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return COMMANDS[args.command](args)
-    except (ConfigError, DataError, ImportError, FileNotFoundError, StudyLocked) as err:
+    except (ConfigError, BackendOptionError, DataError, ImportError, FileNotFoundError, StudyLocked) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
@@ -103,7 +105,7 @@ def _run(args) -> int:
     chosen = studies.load(args.study) if args.study else studies.preset(args.preset)
     with executors.make(args.executor, args.workers, args.threads, args.scheduler) as executor:
         print(f"study {chosen.name}: {len(chosen.runs)} runs. {chosen.description}", flush=True)
-        run_study(chosen, args.results, executor, args.force, echo=lambda m: print(m, flush=True))
+        run_study(chosen, args.results, executor, args.force)
     _print_summary(args.results / chosen.name)
     if not args.no_plots:
         _plot(argparse.Namespace(results=args.results, studies=[chosen.name]))
@@ -138,10 +140,14 @@ def _table(args) -> int:
 
 
 def _train(args) -> int:
+    from .progress import Progress
     from .run import train_and_evaluate  # heavy imports only once arguments are known good
     options = {k: v for k, v in vars(args).items() if k != "command" and v is not None}
-    rows = train_and_evaluate(RunConfig(**options), progress=lambda m: print(m, flush=True)).rows
-    _print_table(rows)
+    cfg = RunConfig(**options)
+    progress = Progress({"run": cfg.epochs})
+    result = train_and_evaluate(cfg, report=lambda epochs, message: progress.update("run", epochs, message))
+    progress.close()
+    _print_table(result.rows)
     return 0
 
 

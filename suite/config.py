@@ -1,50 +1,70 @@
-"""What one run is: a validated dataclass. Every bad value raises ConfigError naming the field."""
+"""What one run is: a validated dataclass. Every bad value raises ConfigError naming the field.
+
+Each field carries one line of documentation (``describe(name)``): the command line's --help and
+the docs read it from here.
+"""
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
 
-from backends import DTYPES, NAMES as BACKENDS
+from backends import DEVICES, DTYPES, NAMES as BACKENDS
+from backends.base import DEVICE_SYNONYMS
 
-ALGORITHMS = ("ep", "iep", "bp")
+from .algorithms.bp import LOSSES as BP_LOSSES
+from .algorithms.inference import MODE_KINDS, modes, parse_mode
+
+ALGORITHMS = tuple(MODE_KINDS)
 DATASETS = ("mnist", "fashion-mnist", "synthetic")
 INITS = {"ep": ("zeros", "persistent"), "iep": ("forward",), "bp": ("none",)}
 DEFAULT_INIT = {"ep": "zeros", "iep": "forward", "bp": "none"}
 INITIALIZER_LOSSES = ("local", "global")
-BP_LOSSES = ("squared", "cross_entropy")
-DEVICES = ("auto", "cpu", "cuda", "gpu")
 
 
 class ConfigError(ValueError):
-    """A configuration value is not allowed; the message names the field, the value and the rule."""
+    """A configuration value is not allowed; the message names the field, the value and the rule.
+    ``field`` is the field's name when one field is to blame."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+def _field(default, doc: str):
+    return dataclasses.field(default=default, metadata={"doc": doc})
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    algorithm: str = "ep"
-    backend: str = "numpy"
-    dataset: str = "mnist"
-    data_dir: str | None = None  # a directory of IDX files, in place of the packaged data
-    train_size: int | None = None  # use only the first N training images (None: all 50,000)
-    sizes: tuple[int, ...] = (784, 500, 10)
-    epochs: int = 1
-    batch_size: int = 20
-    eps: float = 0.5
-    beta: float = 0.5
-    random_sign: bool = True
-    symmetric: bool = False
-    T_neg: int = 20
-    T_pos: int = 4
-    lrs: tuple[float, ...] = (0.1, 0.05)
-    lam: float = 0.0
-    init: str = ""  # "" picks the algorithm's default (zeros / forward / none)
-    initializer_loss: str = "local"
-    bp_loss: str = "squared"
-    eval_modes: tuple[str, ...] = ()  # empty: the algorithm's defaults (default_eval_modes)
-    eval_size: int | None = None  # evaluate on the first N images of each split (None: all)
-    dtype: str = "float32"
-    device: str = "auto"
-    seed: int = 0
+    algorithm: str = _field("ep", "what trains: ep (Equilibrium Propagation), iep (EP with a feedforward "
+                            "initializer), bp (a feedforward net by backprop)")
+    backend: str = _field("numpy", f"array library: {', '.join(BACKENDS)}")
+    dataset: str = _field("mnist", f"data set: {', '.join(DATASETS)}")
+    data_dir: str | None = _field(None, "a folder of the four IDX files to use in place of the installed data")
+    train_size: int | None = _field(None, "train on the first N training images (default: all 50,000)")
+    sizes: tuple[int, ...] = _field((784, 500, 10), "layer sizes: inputs, hidden layers..., outputs")
+    epochs: int = _field(1, "passes over the training images")
+    batch_size: int = _field(20, "images per minibatch")
+    eps: float = _field(0.5, "relaxation step size (> 0)")
+    beta: float = _field(0.5, "nudging strength of EP's nudged phase (> 0)")
+    random_sign: bool = _field(True, "draw the sign of beta at random for each minibatch (false: always +beta)")
+    symmetric: bool = _field(False, "two nudged phases, +beta and -beta, in place of one")
+    T_neg: int = _field(20, "relaxation steps of the free phase (and of relax@T_neg at evaluation)")
+    T_pos: int = _field(4, "relaxation steps of the nudged phase")
+    lrs: tuple[float, ...] = _field((0.1, 0.05), "one learning rate per layer of weights (> 0)")
+    lam: float = _field(0.0, "IEP's pull towards the initializer's prediction during relaxation (>= 0; iep only)")
+    init: str = _field("", "initial state of the free phase: zeros or persistent (ep), forward (iep), none "
+                       "(bp); empty: the algorithm's default")
+    initializer_loss: str = _field("local", f"IEP's initializer loss: {', '.join(INITIALIZER_LOSSES)} "
+                                   "(global: backprop through the initializer)")
+    bp_loss: str = _field("squared", f"bp's loss: {', '.join(BP_LOSSES)}")
+    eval_modes: tuple[str, ...] = _field((), "inference modes evaluated after every epoch: relax@T, ff, "
+                                         "ff+relax@T (default: the algorithm's own)")
+    eval_size: int | None = _field(None, "evaluate on the first N images of each split (default: all)")
+    dtype: str = _field("float32", f"floating-point type: {', '.join(DTYPES)}")
+    device: str = _field("auto", f"where to compute: {', '.join(DEVICES)} ('cuda' = gpu; auto: a GPU when "
+                         "there is one)")
+    seed: int = _field(0, "random seed: initial weights, minibatch order, nudging signs (>= 0)")
 
     def __post_init__(self):
         for name in ("sizes", "lrs", "eval_modes"):
@@ -56,6 +76,8 @@ class RunConfig:
             object.__setattr__(self, "init", DEFAULT_INIT[self.algorithm])
         if not self.eval_modes:
             object.__setattr__(self, "eval_modes", default_eval_modes(self))
+        if isinstance(self.device, str) and self.device in DEVICE_SYNONYMS:
+            object.__setattr__(self, "device", DEVICE_SYNONYMS[self.device])
         validate(self)
 
     def replace(self, **changes) -> "RunConfig":
@@ -67,13 +89,17 @@ class RunConfig:
         return len(self.sizes) - 2
 
 
+def describe(name: str) -> str:
+    """The one-line documentation of a RunConfig field."""
+    return RunConfig.__dataclass_fields__[name].metadata["doc"]
+
+
 def default_eval_modes(cfg: RunConfig) -> tuple[str, ...]:
-    relaxed = f"relax@{cfg.T_neg}"
-    return {"ep": (relaxed,), "iep": ("ff", f"ff+relax@{cfg.T_neg}", relaxed), "bp": ("ff",)}[cfg.algorithm]
+    return modes(MODE_KINDS[cfg.algorithm], (cfg.T_neg,))
 
 
 def _fail(name, value, allowed):
-    raise ConfigError(f"{name}: {value!r} is not allowed; {allowed}")
+    raise ConfigError(f"{name}: {value!r} is not allowed; {allowed}", field=name)
 
 
 def _choice(cfg, name, options):
@@ -98,8 +124,6 @@ def _number(cfg, name, positive):
 
 
 def validate(cfg: RunConfig) -> None:
-    from .algorithms.inference import parse_mode, Model, supported_kinds  # no cycle at import
-
     _choice(cfg, "algorithm", ALGORITHMS)
     _choice(cfg, "backend", BACKENDS)
     _choice(cfg, "dataset", DATASETS)
@@ -131,16 +155,14 @@ def validate(cfg: RunConfig) -> None:
             _fail("lrs", cfg.lrs, "every learning rate must be a number > 0")
     if cfg.lam and cfg.algorithm != "iep":
         _fail("lam", cfg.lam, "the pull term needs an initializer: use it with algorithm 'iep' only")
-    model_shape = Model(energy=() if cfg.algorithm != "bp" else None,
-                        feedforward=() if cfg.algorithm != "ep" else None)
-    kinds = supported_kinds(model_shape)
+    kinds = MODE_KINDS[cfg.algorithm]
     for text in cfg.eval_modes:
         if not isinstance(text, str):
             _fail("eval_modes", text, "give modes as text: 'relax@T', 'ff' or 'ff+relax@T'")
         try:
             mode = parse_mode(text)
         except ValueError as err:
-            raise ConfigError(f"eval_modes: {err}") from None
+            raise ConfigError(f"eval_modes: {err}", field="eval_modes") from None
         if mode.kind not in kinds:
             _fail("eval_modes", text, f"algorithm {cfg.algorithm!r} supports {', '.join(kinds)}")
 

@@ -1,16 +1,21 @@
 """Where runs execute: a local process pool, or an existing dask.distributed cluster.
 
 Both call ``execute`` on the worker and hand each Outcome back to the sweep as the run finishes;
-only the sweep (the client) writes results. Each run pins its libraries to ``threads`` threads, and
-the local pool also gives each worker its own cores, so parallel runs do not fight over them.
+only the sweep (the client) writes results and prints. Each run pins its libraries to ``threads``
+threads, and the local pool also gives each worker its own cores, so parallel runs do not fight over
+them. A local worker ends when its sweep ends, however the sweep ends (even by kill -9).
 """
 from __future__ import annotations
 
 import concurrent.futures
+import ctypes
 import multiprocessing
 import os
+import signal
 import sys
-from typing import Iterator, NamedTuple
+import threading
+import time
+from typing import Callable, Iterator, NamedTuple
 
 EXECUTORS = ("local", "dask")
 
@@ -22,12 +27,13 @@ class Outcome(NamedTuple):
 
 
 def pin_threads(threads: int, cores: list[int] | None = None) -> None:
-    """Limit BLAS, OpenMP, torch and XLA to `threads` threads (and this process to `cores`)."""
+    """Limit BLAS, OpenMP and torch to `threads` threads, and this process to `cores`.
+
+    XLA has no thread-count option: its CPU client sizes its thread pool from the cores the process
+    may run on when the client starts. So the cores, set here before a worker imports JAX, are what
+    holds JAX to `threads` threads."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)  # libraries loaded from here on
-    single = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    if threads == 1 and single not in os.environ.get("XLA_FLAGS", ""):  # read when JAX starts its CPU client
-        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {single}".strip()
     if cores and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, cores)
     from threadpoolctl import threadpool_limits
@@ -37,30 +43,56 @@ def pin_threads(threads: int, cores: list[int] | None = None) -> None:
 
 
 _DATASETS: dict = {}  # per worker process: each data set is loaded once
+_PROGRESS = None  # a local worker's channel to its sweep: (run index, epochs done, message)
 
 
-def execute(index: int, cfg, plan, threads: int, echo: bool = True) -> Outcome:
-    """One run, on whichever process or machine calls it."""
-    from backends import BackendUnavailable
+def execute(index: int, cfg, plan, threads: int) -> Outcome:
+    """One run, on whichever process or machine calls it. A local worker reports its progress to
+    the sweep; elsewhere the run reports nothing until it ends."""
+    from backends import BackendOptionError, BackendUnavailable
 
     from . import data as datasets
-    from .run import train_and_evaluate
+    from .run import no_report, train_and_evaluate
 
     pin_threads(threads)
     key = (cfg.dataset, cfg.data_dir)
     if key not in _DATASETS:
         _DATASETS[key] = datasets.load(cfg.dataset, cfg.data_dir)
-    progress = (lambda message: print(f"    run {index + 1}: {message}", flush=True)) if echo else (lambda m: None)
+    channel = _PROGRESS
+    report = no_report if channel is None else lambda epochs, message: channel.put((index, epochs, message))
     try:
-        return Outcome(index, train_and_evaluate(cfg, _DATASETS[key], progress, plan))
-    except BackendUnavailable as err:
+        return Outcome(index, train_and_evaluate(cfg, _DATASETS[key], report, plan))
+    except (BackendUnavailable, BackendOptionError) as err:  # a library or a device this worker lacks
         return Outcome(index, None, str(err))
 
 
-def _claim_cores(slots) -> None:
-    """Pool initializer: this worker takes the next free set of cores."""
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def end_with_parent(parent: int, poll_seconds: float = 1.0) -> None:
+    """End this process when `parent` ends: at once on Linux (the kernel sends SIGKILL), and
+    elsewhere within `poll_seconds` (a thread watches for the parent to change)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0:
+            if os.getppid() != parent:  # the parent died before prctl took effect
+                os._exit(1)
+            return
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="end-with-parent").start()
+
+
+def _start_worker(parent: int, slots, progress) -> None:
+    """Pool initializer: end with the sweep, take the next free set of cores, report through progress."""
+    global _PROGRESS
+    end_with_parent(parent)
     threads, cores = slots.get()
     pin_threads(threads, cores)
+    _PROGRESS = progress
 
 
 def available_cores() -> list[int]:
@@ -74,6 +106,14 @@ def core_sets(workers: int, threads: int) -> list[list[int]]:
     """Disjoint sets of `threads` cores per worker, wrapping around when there are too few."""
     available = available_cores()
     return [[available[(w * threads + t) % len(available)] for t in range(threads)] for w in range(workers)]
+
+
+OnProgress = Callable[[int, float, str], None]
+REPORT_POLL_SECONDS = 0.2  # how often the sweep relays its workers' progress
+
+
+def ignore_progress(index: int, epochs_done: float, message: str) -> None:
+    pass
 
 
 class Executor:
@@ -103,18 +143,30 @@ class LocalExecutor(Executor):
         return (f"local: {self.workers} worker process{'es' if self.workers > 1 else ''} x {self.threads} "
                 f"thread{'s' if self.threads > 1 else ''}")
 
-    def map(self, tasks: list[tuple]) -> Iterator[Outcome]:
-        """tasks: (cfg, plan) pairs; yields each Outcome as its run finishes."""
+    def map(self, tasks: list[tuple], on_progress: OnProgress = ignore_progress) -> Iterator[Outcome]:
+        """tasks: (cfg, plan) pairs; yields each Outcome as its run finishes, and calls
+        on_progress(task index, epochs done, message) in this process as runs report."""
         context = multiprocessing.get_context("spawn")  # never fork a process that may hold threads
         slots = context.Queue()
         for cores in core_sets(self.workers, self.threads):
             slots.put((self.threads, cores))
-        with concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context, initializer=_claim_cores,
-                                                    initargs=(slots,)) as pool:
-            futures = [pool.submit(execute, i, cfg, plan, self.threads) for i, (cfg, plan) in enumerate(tasks)]
+        # A SimpleQueue writes synchronously: a run's reports are in the pipe before its result is.
+        progress = context.SimpleQueue()
+
+        def relay():
+            while not progress.empty():
+                on_progress(*progress.get())
+
+        with concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
+                                                    initargs=(os.getpid(), slots, progress)) as pool:
+            futures = {pool.submit(execute, i, cfg, plan, self.threads) for i, (cfg, plan) in enumerate(tasks)}
             try:
-                for future in concurrent.futures.as_completed(futures):
-                    yield future.result()
+                while futures:
+                    done, futures = concurrent.futures.wait(futures, timeout=REPORT_POLL_SECONDS,
+                                                            return_when=concurrent.futures.FIRST_COMPLETED)
+                    relay()
+                    for future in done:
+                        yield future.result()
             finally:
                 for future in futures:
                     future.cancel()
@@ -148,10 +200,11 @@ class DaskExecutor(Executor):
     def close(self) -> None:
         self.client.close()
 
-    def map(self, tasks: list[tuple]) -> Iterator[Outcome]:
+    def map(self, tasks: list[tuple], on_progress: OnProgress = ignore_progress) -> Iterator[Outcome]:
+        """As LocalExecutor.map; runs on a cluster report only when they end."""
         from distributed import as_completed
 
-        futures = [self.client.submit(execute, i, cfg, plan, self.threads, False, pure=False)
+        futures = [self.client.submit(execute, i, cfg, plan, self.threads, pure=False)
                    for i, (cfg, plan) in enumerate(tasks)]
         try:
             for future in as_completed(futures):

@@ -9,6 +9,7 @@ results/<study>/
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -20,25 +21,50 @@ from pathlib import Path
 
 import pandas as pd
 
+from .algorithms.inference import PRIMARY_KINDS, modes
 from .config import RunConfig
 
-SCHEMA_VERSION = 2  # 2: status 'diverged' / 'skipped' with a status row, and the note column
+SCHEMA_VERSION = 3  # 2: status rows and the note column; 3: the code_fingerprint column
 #: Columns every row has, beyond the RunConfig fields (see tests/test_harness.py). A run's status is
 #: on each of its rows: ok, diverged (a status row at the epoch it happened) or skipped (one row).
 MEASUREMENT_COLUMNS = ("run_id", "depth", "epoch", "split", "mode", "mode_kind", "steps", "mult_adds",
-                       "error", "seconds_per_10k", "eval_warmup_seconds", "train_seconds", "train_seconds_total",
-                       "train_batches", "warmup_seconds", "status", "note")
-PROVENANCE_COLUMNS = ("git_commit", "git_dirty", "backend_device", "threads", "cpu", "date", "versions")
+                       "error", "seconds_per_10k", "eval_warmup_seconds", "train_seconds", "train_cpu_seconds",
+                       "train_seconds_total", "train_batches", "warmup_seconds", "status", "note")
+PROVENANCE_COLUMNS = ("code_fingerprint", "git_commit", "git_dirty", "backend_device", "threads", "cpu", "date",
+                      "versions")
 #: Columns that differ between two runs of the same configuration (measured time, and when).
-TIMING_COLUMNS = ("seconds_per_10k", "eval_warmup_seconds", "train_seconds", "train_seconds_total",
-                  "warmup_seconds", "date")
+TIMING_COLUMNS = ("seconds_per_10k", "eval_warmup_seconds", "train_seconds", "train_cpu_seconds",
+                  "train_seconds_total", "warmup_seconds", "date")
 
 
-def run_id(cfg: RunConfig, plan) -> str:
-    """Stable hash of everything that determines a run's rows: configuration and evaluation plan."""
+ROOT = Path(__file__).resolve().parent.parent
+#: The code that computes the numbers in a row: the backends, the algorithms, the compiled step, the
+#: run loop (training, evaluation, timing) and the data. Any change to these files changes the code
+#: fingerprint, and so every run's key: stored results are never reused across such a change.
+NUMERIC_CODE = ("backends", "suite/algorithms", "suite/engine.py", "suite/run.py", "suite/data.py")
+
+
+@functools.lru_cache(maxsize=None)
+def code_fingerprint(root: Path = ROOT) -> str:
+    """Hash of the source of NUMERIC_CODE under root (paths and contents, in a fixed order)."""
+    digest = hashlib.sha256()
+    for name in NUMERIC_CODE:
+        path = Path(root) / name
+        for source in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            digest.update(source.relative_to(root).as_posix().encode() + b"\0" + source.read_bytes() + b"\0")
+    return digest.hexdigest()[:10]
+
+
+def config_key(cfg: RunConfig, plan) -> str:
+    """Stable hash of a run's configuration, evaluation plan and the row schema."""
     key = json.dumps({"config": asdict(cfg), "plan": list(plan), "schema": SCHEMA_VERSION},
                      sort_keys=True, default=list)
     return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def run_id(cfg: RunConfig, plan, code: str | None = None) -> str:
+    """'<config key>-<code fingerprint>': everything that determines a run's rows."""
+    return f"{config_key(cfg, plan)}-{code or code_fingerprint()}"
 
 
 def _git(*args) -> str:
@@ -63,7 +89,7 @@ def _cpu_model() -> str:
 def provenance(describe: dict) -> dict:
     """Where and with what a row was measured."""
     versions = {k: v for k, v in describe.items() if k in ("numpy", "torch", "jax", "jaxlib", "torch_compile")}
-    return {"git_commit": _git("rev-parse", "HEAD") or "unknown",
+    return {"code_fingerprint": code_fingerprint(), "git_commit": _git("rev-parse", "HEAD") or "unknown",
             # results/ is excluded: a sweep rewriting its own tables does not make the code dirty
             "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".",
                                    ":(exclude)results")),
@@ -100,6 +126,8 @@ def load_table(directory: Path, name: str = "rows") -> pd.DataFrame:
     table = pd.read_parquet(path)
     if name == "rows" and "note" not in table:  # schema 1: every run finished
         table["note"] = ""
+    if name == "rows" and "code_fingerprint" not in table:  # schema 1 and 2: not recorded
+        table["code_fingerprint"] = "unknown"
     return table
 
 
@@ -111,8 +139,7 @@ def final_rows(rows: pd.DataFrame, split: str = "test") -> pd.DataFrame:
 
 def primary_mode(row) -> bool:
     """The mode a run is trained for: relax@T_neg (EP), ff and ff+relax@T_neg (IEP), ff (bp)."""
-    return row["mode"] in {"ep": (f"relax@{row['T_neg']}",), "iep": ("ff", f"ff+relax@{row['T_neg']}"),
-                           "bp": ("ff",)}[row["algorithm"]]
+    return row["mode"] in modes(PRIMARY_KINDS[row["algorithm"]], (row["T_neg"],))
 
 
 def summary(rows: pd.DataFrame) -> pd.DataFrame:
@@ -147,17 +174,30 @@ def convergence(residuals: pd.DataFrame, tol: float) -> pd.DataFrame:
     return table.rename(f"steps to residual < {tol:g}").reset_index()
 
 
+def mixed_code_note(rows: pd.DataFrame) -> str:
+    """A warning when the rows come from more than one version of the numeric code, else ''."""
+    runs = rows.drop_duplicates("run_id")["code_fingerprint"].value_counts()
+    if len(runs) < 2:
+        return ""
+    counts = ", ".join(f"{code} ({n} run{'s' if n > 1 else ''})" for code, n in runs.items())
+    return (f"**Mixed code:** these rows were computed by {len(runs)} versions of the numeric code "
+            f"(fingerprints {counts}; this checkout's is {code_fingerprint()}). Run the study again to "
+            "recompute the older runs.")
+
+
 def write_summary(rows: pd.DataFrame, directory: Path, residuals: pd.DataFrame | None = None,
                   tol: float = 1e-3) -> pd.DataFrame:
     table = summary(rows)
     atomic_write(Path(directory) / "summary.csv", lambda tmp: table.to_csv(tmp, index=False))
-    text = "## Final test error %, mean ± std over seeds\n\n" + table.to_markdown(index=False) + "\n"
+    warning = mixed_code_note(rows)
+    text = (f"{warning}\n\n" if warning else "") + "## Final test error %, mean ± std over seeds\n\n"
+    text += table.to_markdown(index=False) + "\n"
     stopped = unfinished(rows)
     if not stopped.empty:
         text += ("\n## Runs that did not finish (not in the means above)\n\n"
                  + stopped.to_markdown(index=False) + "\n")
     if residuals is not None and not residuals.empty:
-        text += ("\n## Fixed-point convergence at the last checkpoint (test images)\n\n"
+        text += ("\n## Fixed-point convergence at the last checkpoint (up to 1,000 images of the first ladder split)\n\n"
                  + convergence(residuals, tol).to_markdown(index=False) + "\n")
     save_text(text, Path(directory) / "summary.md")
     return table

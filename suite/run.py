@@ -1,10 +1,12 @@
 """One run: train a configuration, evaluate every inference mode after every epoch, time it all.
 
-Timing follows SPEC.md §6: the first (compiling) minibatch is timed apart as warm-up, every timed
-region ends with the backend's sync, and training seconds exclude evaluation.
+Timing follows docs/method.md §7: compilation is timed apart (the first training minibatch, and
+every distinct evaluation shape), every timed region ends with the backend's sync, inference
+seconds are the median of repeats, and training seconds exclude evaluation.
 """
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import asdict
 from typing import Callable, NamedTuple
@@ -17,21 +19,32 @@ from . import data as datasets
 from . import records
 from .algorithms.energy import Pull, relax, zero_state
 from .algorithms.ep import EPHyper
-from .algorithms.inference import Model, multiply_adds, parse_mode
+from .algorithms.inference import MODE_KINDS, Model, modes, multiply_adds, parse_mode
 from .config import ConfigError, RunConfig
 from .engine import Engine, TrainState, feedforward_prediction, glorot_layers, one_hot, train_step
 
 SPLITS = ("train", "validation", "test")
 EVAL_BATCH = 1000
+REPORT_SECONDS = 0.5  # how often a run reports its progress within an epoch
+
+#: report(epochs_done, message): progress of a run, epochs_done fractional within an epoch; a
+#: non-empty message is a line worth printing (an epoch ended, the run diverged).
+Report = Callable[[float, str], None]
+
+
+def no_report(epochs_done: float, message: str) -> None:
+    pass
 
 
 class EvaluationPlan(NamedTuple):
-    """When to evaluate (checkpoint epochs; empty: every epoch; the last epoch always), and what the
-    last checkpoint adds: every mode at every budget of the ladder, and residual traces."""
+    """When to evaluate (checkpoint epochs; empty: every epoch; the last epoch always), what the
+    last checkpoint adds (every mode at every budget of the ladder, and residual traces), and how
+    many timed repeats each inference measurement takes (the median is kept)."""
     checkpoints: tuple[int, ...] = ()
     ladder: tuple[int, ...] = ()
     splits: tuple[str, ...] = ("test",)
     residual_steps: int = 0
+    timing_repeats: int = 3
 
 
 class RunResult(NamedTuple):
@@ -54,26 +67,20 @@ def check_finite(tree, what: str) -> None:
         raise Diverged(f"{what} became NaN or inf")
 
 
-def ladder_modes(cfg: RunConfig, ladder) -> tuple[str, ...]:
-    """The algorithm's inference modes at every budget T of the ladder (SPEC.md §3, §6)."""
-    per_kind = {"ep": ("relax",), "iep": ("ff+relax", "relax"), "bp": ()}[cfg.algorithm]
-    modes = ("ff",) if cfg.algorithm in ("iep", "bp") else ()
-    return modes + tuple(f"{kind}@{t}" for kind in per_kind for t in ladder)
-
-
 def check_fits(cfg: RunConfig, ds: datasets.Dataset) -> None:
     if cfg.sizes[0] != ds.n_features:
         raise ConfigError(f"sizes: first size {cfg.sizes[0]} does not fit {ds.name}, whose images have "
-                          f"{ds.n_features} features")
+                          f"{ds.n_features} features", field="sizes")
     if cfg.sizes[-1] != ds.n_classes:
         raise ConfigError(f"sizes: last size {cfg.sizes[-1]} does not fit {ds.name}, which has "
-                          f"{ds.n_classes} classes")
+                          f"{ds.n_classes} classes", field="sizes")
     n_train = len(ds.train.x) if cfg.train_size is None else cfg.train_size
     if n_train > len(ds.train.x):
         raise ConfigError(f"train_size: {cfg.train_size} is more than the {len(ds.train.x)} training "
-                          f"images of {ds.name}")
+                          f"images of {ds.name}", field="train_size")
     if n_train < cfg.batch_size:
-        raise ConfigError(f"batch_size: {cfg.batch_size} is more than the {n_train} training images")
+        raise ConfigError(f"batch_size: {cfg.batch_size} is more than the {n_train} training images",
+                          field="batch_size")
 
 
 def initial_state(engine: Engine, cfg: RunConfig, rng: np.random.Generator, n_train: int) -> TrainState:
@@ -88,28 +95,86 @@ def hyper(cfg: RunConfig) -> EPHyper:
     return EPHyper(cfg.eps, cfg.beta, cfg.T_neg, cfg.T_pos, cfg.lrs)
 
 
-def evaluate(engine: Engine, cfg: RunConfig, model: Model, split: datasets.Split, modes) -> list[dict]:
-    """Error and measured seconds of each inference mode on one split."""
+class Trainer:
+    """A run's training state, its random streams and its compiled step: everything an epoch needs."""
+
+    def __init__(self, cfg: RunConfig, ds: datasets.Dataset):
+        self.cfg = cfg
+        self.engine = Engine(cfg.backend, cfg.dtype, cfg.device)
+        bk = self.backend = self.engine.backend
+        init_rng, self.order_rng, self.sign_rng = (np.random.default_rng(s)
+                                                   for s in np.random.SeedSequence(cfg.seed).spawn(3))
+        self.n_train = len(ds.train.x) if cfg.train_size is None else cfg.train_size
+        self.n_batches = self.n_train // cfg.batch_size  # a last partial batch is dropped: one shape
+        self.X = bk.asarray(ds.train.x[:self.n_train])
+        self.Y = bk.asarray(one_hot(ds.train.y[:self.n_train], ds.n_classes))
+        self.state = initial_state(self.engine, cfg, init_rng, self.n_train)
+        self.hp = hyper(cfg)
+        self.step = self.engine.compiled(train_step, donate_argnums=(0,), algorithm=cfg.algorithm,
+                                         init=cfg.init, symmetric=cfg.symmetric,
+                                         global_loss=cfg.initializer_loss == "global", bp_loss=cfg.bp_loss)
+
+    def warm_up(self) -> float:
+        """Compile the step on a copy of the state and a throwaway batch; the seconds it took."""
+        bk = self.backend
+        start = time.perf_counter()
+        throwaway = bk.asarray(bk.to_numpy(self.state))  # asarray copies: the real state is untouched
+        bk.sync(self.step(throwaway, self.X, self.Y, bk.index_array(np.arange(self.cfg.batch_size)), 1.0,
+                          self.hp, self.cfg.lam))
+        return time.perf_counter() - start
+
+    def epoch(self, report: Callable[[int], None] = lambda batches_done: None) -> tuple[float, float]:
+        """One pass over the training images in a fresh random order; its wall-clock seconds (synced)
+        and this process's CPU seconds (over wall: the cores it kept busy). report(minibatches done)
+        is called about every REPORT_SECONDS. Diverged on NaN or inf."""
+        bk, batch = self.backend, self.cfg.batch_size
+        order = self.order_rng.permutation(self.n_train)
+        cpu_start = time.process_time()
+        start = last_report = time.perf_counter()
+        for i in range(self.n_batches):
+            idx = bk.index_array(order[i * batch:(i + 1) * batch])
+            sign = float(self.sign_rng.choice((-1.0, 1.0))) if self.cfg.random_sign else 1.0
+            self.state = self.step(self.state, self.X, self.Y, idx, sign, self.hp, self.cfg.lam)
+            if time.perf_counter() - last_report >= REPORT_SECONDS:
+                report(i + 1)
+                last_report = time.perf_counter()
+        bk.sync(self.state)
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+        check_finite(bk.to_numpy(self.state), "the weights or persistent states")
+        return seconds, cpu_seconds
+
+
+def evaluate(engine: Engine, cfg: RunConfig, model: Model, split: datasets.Split, mode_names,
+             repeats: int = 3) -> list[dict]:
+    """Error and measured seconds of each inference mode on one split: the median of `repeats`
+    timed passes, after a pass over one chunk of every distinct shape (compilation) timed apart."""
     bk = engine.backend
     n = len(split.x) if cfg.eval_size is None else min(cfg.eval_size, len(split.x))
     x = bk.asarray(split.x[:n])
+    chunks = [slice(i, min(i + EVAL_BATCH, n)) for i in range(0, n, EVAL_BATCH)]
+    one_per_shape = list({c.stop - c.start: c for c in chunks}.values())  # the last may be shorter
     rows = []
-    for text in modes:
+    for text in mode_names:
         mode = parse_mode(text)
-        chunks = [slice(i, min(i + EVAL_BATCH, n)) for i in range(0, n, EVAL_BATCH)]
-        start = time.perf_counter()  # the first chunk compiles: timed apart and reported
-        bk.sync(engine.output_state(model, x[chunks[0]], mode, cfg.eps, cfg.lam))
-        warmup_seconds = time.perf_counter() - start
+
+        def outputs_of(parts):
+            return bk.sync([engine.output_state(model, x[c], mode, cfg.eps, cfg.lam) for c in parts])
+
         start = time.perf_counter()
-        outputs = [engine.output_state(model, x[c], mode, cfg.eps, cfg.lam) for c in chunks]
-        bk.sync(outputs)
-        seconds = time.perf_counter() - start
+        outputs_of(one_per_shape)
+        warmup_seconds = time.perf_counter() - start
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            outputs = outputs_of(chunks)
+            times.append(time.perf_counter() - start)
         outputs = bk.to_numpy(outputs)  # once: the finiteness check and the argmax both read it
         check_finite(outputs, f"the states of {mode}")
         predicted = np.concatenate([np.argmax(o, axis=1) for o in outputs])
         rows.append({"mode": str(mode), "steps": mode.steps, "mult_adds": multiply_adds(cfg.sizes, mode),
                      "error": float(np.mean(predicted != split.y[:n])),
-                     "seconds_per_10k": seconds * 10_000 / n, "eval_warmup_seconds": warmup_seconds})
+                     "seconds_per_10k": statistics.median(times) * 10_000 / n,
+                     "eval_warmup_seconds": warmup_seconds})
     return rows
 
 
@@ -133,76 +198,49 @@ def residual_trace(engine: Engine, cfg: RunConfig, model: Model, x, steps: int) 
     return rows
 
 
-def train_and_evaluate(cfg: RunConfig, dataset: datasets.Dataset | None = None,
-                       progress: Callable[[str], None] = lambda message: None,
+def train_and_evaluate(cfg: RunConfig, dataset: datasets.Dataset | None = None, report: Report = no_report,
                        plan: EvaluationPlan = EvaluationPlan()) -> RunResult:
     """Train cfg; rows for every checkpoint (epoch 0 is the untrained net) and the final extras."""
     ds = dataset if dataset is not None else datasets.load(cfg.dataset, cfg.data_dir)
     check_fits(cfg, ds)
-    engine = Engine(cfg.backend, cfg.dtype, cfg.device)
-    bk = engine.backend
-    seeds = np.random.SeedSequence(cfg.seed).spawn(3)
-    init_rng, order_rng, sign_rng = (np.random.default_rng(s) for s in seeds)
-
-    n_train = len(ds.train.x) if cfg.train_size is None else cfg.train_size
-    X = bk.asarray(ds.train.x[:n_train])
-    Y = bk.asarray(one_hot(ds.train.y[:n_train], ds.n_classes))
-    state = initial_state(engine, cfg, init_rng, n_train)
-    step = engine.compiled(train_step, donate_argnums=(0,), algorithm=cfg.algorithm, init=cfg.init,
-                           symmetric=cfg.symmetric, global_loss=cfg.initializer_loss == "global",
-                           bp_loss=cfg.bp_loss)
-    hp = hyper(cfg)
-    n_batches = n_train // cfg.batch_size  # a last partial batch is dropped: every step has one shape
-
-    def batch_args(order, i):
-        idx = bk.index_array(order[i * cfg.batch_size:(i + 1) * cfg.batch_size])
-        sign = float(sign_rng.choice((-1.0, 1.0))) if cfg.random_sign else 1.0
-        return X, Y, idx, sign, hp, cfg.lam
-
-    # Warm-up (compilation) on a copy of the state and a throwaway batch, timed apart.
-    start = time.perf_counter()
-    bk.sync(step(bk.asarray(bk.to_numpy(state)), X, Y, bk.index_array(np.arange(cfg.batch_size)), 1.0,
-                 hp, cfg.lam))
-    warmup_seconds = time.perf_counter() - start
-
-    provenance = {**records.provenance(bk.describe()), "warmup_seconds": warmup_seconds}
+    trainer = Trainer(cfg, ds)
+    engine, bk = trainer.engine, trainer.backend
+    provenance = {**records.provenance(bk.describe()), "warmup_seconds": trainer.warm_up()}
+    splits = dict(zip(SPLITS, (ds.train_eval, ds.validation, ds.test)))
     rows = []
 
-    def record(epoch, train_seconds, train_seconds_total):
-        extra = ladder_modes(cfg, plan.ladder) if epoch == cfg.epochs else ()
-        for split_name, split in zip(SPLITS, (ds.train_eval, ds.validation, ds.test)):
-            modes = cfg.eval_modes + tuple(m for m in extra if split_name in plan.splits
-                                           and m not in cfg.eval_modes)
-            for row in evaluate(engine, cfg, state.model, split, modes):
-                rows.append({**config_columns(cfg), "epoch": epoch, "split": split_name, **row,
-                             "train_seconds": train_seconds, "train_seconds_total": train_seconds_total,
-                             "train_batches": n_batches, **provenance})
+    def record(epoch, train_seconds, train_cpu_seconds, train_seconds_total) -> list[dict]:
+        ladder = modes(MODE_KINDS[cfg.algorithm], plan.ladder) if epoch == cfg.epochs else ()
+        new = []
+        for split_name, split in splits.items():
+            extra = tuple(m for m in ladder if split_name in plan.splits and m not in cfg.eval_modes)
+            for row in evaluate(engine, cfg, trainer.state.model, split, cfg.eval_modes + extra,
+                                plan.timing_repeats):
+                new.append({**config_columns(cfg), "epoch": epoch, "split": split_name, **row,
+                            "train_seconds": train_seconds, "train_cpu_seconds": train_cpu_seconds,
+                            "train_seconds_total": train_seconds_total,
+                            "train_batches": trainer.n_batches, **provenance})
+        rows.extend(new)
+        return new
 
     epoch, total = 0, 0.0
     try:
-        record(0, 0.0, 0.0)
+        record(0, 0.0, 0.0, 0.0)
         for epoch in range(1, cfg.epochs + 1):
-            order = order_rng.permutation(n_train)
-            start = time.perf_counter()
-            for i in range(n_batches):
-                state = step(state, *batch_args(order, i))
-            bk.sync(state)
-            train_seconds = time.perf_counter() - start
-            total += train_seconds
-            check_finite(bk.to_numpy(state), "the weights or persistent states")
-            message = f"{cfg.algorithm} {cfg.backend} epoch {epoch}/{cfg.epochs}: {train_seconds:.1f} s"
+            seconds, cpu_seconds = trainer.epoch(lambda done: report(epoch - 1 + done / trainer.n_batches, ""))
+            total += seconds
+            message = f"epoch {epoch}/{cfg.epochs}: {seconds:.1f} s training"
             if epoch == cfg.epochs or not plan.checkpoints or epoch in plan.checkpoints:
-                record(epoch, train_seconds, total)
-                val = [r["error"] for r in rows if r["epoch"] == epoch and r["split"] == "validation"]
-                message += f", validation error {', '.join(f'{e:.3f}' for e in val[:len(cfg.eval_modes)])}"
-            progress(message)
+                errors = {r["mode"]: r["error"] for r in record(epoch, seconds, cpu_seconds, total)
+                          if r["split"] == "validation" and r["mode"] in cfg.eval_modes}
+                message += ", validation error " + ", ".join(f"{m} {e:.3f}" for m, e in errors.items())
+            report(epoch, message)
     except Diverged as err:
         note = f"{err} in epoch {epoch}"
-        progress(f"{cfg.algorithm} {cfg.backend} diverged: {note}")
+        report(epoch, f"diverged: {note}")
         return RunResult([r for r in rows if r["epoch"] < epoch], [], "diverged", epoch, note)
-    split = dict(zip(SPLITS, (ds.train_eval, ds.validation, ds.test)))[plan.splits[0]]
-    x = bk.asarray(split.x[:min(EVAL_BATCH, len(split.x))])
-    return RunResult(rows, residual_trace(engine, cfg, state.model, x, plan.residual_steps))
+    x = bk.asarray(splits[plan.splits[0]].x[:min(EVAL_BATCH, len(splits[plan.splits[0]].x))])
+    return RunResult(rows, residual_trace(engine, cfg, trainer.state.model, x, plan.residual_steps))
 
 
 def config_columns(cfg: RunConfig) -> dict:

@@ -3,6 +3,7 @@
 results/<study>/
     runs/<run_id>.rows.parquet        a finished run's rows; written last, so it marks the run done
     runs/<run_id>.residuals.parquet   its residual trace
+                                      (run_id = <config key>-<code fingerprint>: records.run_id)
     rows.parquet, residuals.parquet   every run of the study, in study order (see records.py)
     .lock                             held (flock) by the sweep writing here
 
@@ -39,9 +40,20 @@ class RunStore:
     def finished(self, run_id: str) -> bool:
         return self._path(run_id, "rows").exists()
 
+    def outdated(self, run_id: str) -> list[str]:
+        """Stored runs of the same configuration and plan computed by other code."""
+        key = run_id.rsplit("-", 1)[0]
+        return sorted(other for other in (p.name.removesuffix(".rows.parquet")
+                                          for p in self.runs.glob(f"{key}-*.rows.parquet")) if other != run_id)
+
     def save_run(self, run_id: str, rows: pd.DataFrame, residuals: pd.DataFrame) -> None:
+        """Store a finished run; its results from other code, if any, are replaced."""
+        outdated = self.outdated(run_id)
         records.save_table(residuals, self._path(run_id, "residuals"))
         records.save_table(rows, self._path(run_id, "rows"))  # last: the run counts as done from here
+        for other in outdated:
+            for table in ("rows", "residuals"):
+                self._path(other, table).unlink(missing_ok=True)
 
     def load_run(self, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         return (pd.read_parquet(self._path(run_id, "rows")),

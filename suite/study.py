@@ -3,6 +3,7 @@
     name = "quick"
     ladder = [1, 2, 4, 8, 16, 32, 64]   # relax@T budgets evaluated at the last checkpoint
     checkpoints = [1, 5, 10]            # epochs to evaluate at (default: every epoch; last: always)
+    timing_repeats = 3                  # timed passes per inference measurement (median kept)
     [base]                              # RunConfig fields every run shares
     dataset = "mnist"
     [[runs]]                            # lists expand to a product ...
@@ -42,12 +43,13 @@ class Study:
     ladder_splits: tuple[str, ...] = ("test",)
     residual_steps: int = 64
     residual_tol: float = 1e-3
+    timing_repeats: int = 3  # timed passes per inference measurement (the median is kept)
     source: str = ""
     text: str = field(default="", compare=False)  # the TOML as written, stored beside the results
 
 
 STUDY_KEYS = {"name", "description", "ladder", "checkpoints", "ladder_splits", "residual_steps", "residual_tol",
-              "base", "runs"}
+              "timing_repeats", "base", "runs"}
 BLOCK_KEYS = set(RUN_FIELDS) | {"zip", "exclude"}
 SPLITS = ("train", "validation", "test")
 
@@ -107,8 +109,8 @@ def expand_block(source: str, where: str, block: dict, base: dict) -> list[RunCo
             continue
         try:
             configs.append(RunConfig(**fields))
-        except ConfigError as err:
-            _error(source, where, str(err))
+        except ConfigError as err:  # name [base] when the value at fault came from there
+            _error(source, "base" if err.field in base and err.field not in block else where, str(err))
         except TypeError as err:
             _error(source, where, f"bad field: {err}")
     return configs
@@ -143,25 +145,30 @@ def from_dict(data: dict, source: str, text: str = "") -> Study:
     if not runs:
         _error(source, "runs", "every combination is excluded: nothing to run")
     ladder = data.get("ladder", [1, 2, 4, 8, 16, 32, 64])
-    if not isinstance(ladder, list) or not ladder or not all(
-            isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in ladder):
+    if not isinstance(ladder, list) or not ladder or not all(_whole(t, 0) for t in ladder):
         _error(source, "ladder", f"{ladder!r} is not allowed; give a list of whole numbers >= 0")
     checkpoints = data.get("checkpoints", [])
-    if not isinstance(checkpoints, list) or not all(
-            isinstance(e, int) and not isinstance(e, bool) and e >= 1 for e in checkpoints):
+    if not isinstance(checkpoints, list) or not all(_whole(e, 1) for e in checkpoints):
         _error(source, "checkpoints", f"{checkpoints!r} is not allowed; give a list of epochs >= 1 "
                "(empty: every epoch)")
     splits = data.get("ladder_splits", ["test"])
     if not isinstance(splits, list) or not splits or any(s not in SPLITS for s in splits):
         _error(source, "ladder_splits", f"{splits!r} is not allowed; choose from {', '.join(SPLITS)}")
     residual_steps = data.get("residual_steps", 64)
-    if not isinstance(residual_steps, int) or isinstance(residual_steps, bool) or residual_steps < 0:
+    if not _whole(residual_steps, 0):
         _error(source, "residual_steps", f"{residual_steps!r} is not allowed; give a whole number >= 0")
+    repeats = data.get("timing_repeats", 3)
+    if not _whole(repeats, 1):
+        _error(source, "timing_repeats", f"{repeats!r} is not allowed; give a whole number >= 1")
     tol = data.get("residual_tol", 1e-3)
     if not isinstance(tol, (int, float)) or isinstance(tol, bool) or not tol > 0:
         _error(source, "residual_tol", f"{tol!r} is not allowed; give a number > 0")
     return Study(name, str(data.get("description", "")), tuple(runs), tuple(sorted(set(ladder))),
-                 tuple(sorted(set(checkpoints))), tuple(splits), residual_steps, float(tol), source, text)
+                 tuple(sorted(set(checkpoints))), tuple(splits), residual_steps, float(tol), repeats, source, text)
+
+
+def _whole(value, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
 
 
 def load(path: str | Path) -> Study:

@@ -1,29 +1,33 @@
 """Run a study: every configuration once, resumable, on a local process pool or a Dask cluster.
 
-Each run is keyed by records.run_id (its configuration, the evaluation plan and the row schema). A
-finished run's rows are stored as soon as it ends (store.RunStore), so a sweep run again skips them;
-the study's tables are reassembled, in study order, after every run.
+Each run is keyed by records.run_id (its configuration, the evaluation plan, the row schema and the
+fingerprint of the code that computes the numbers). A finished run's rows are stored as soon as it
+ends (store.RunStore), so a sweep run again skips them, and reruns those computed by other code; the
+study's tables are reassembled, in study order, after every run.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Callable
+from typing import TextIO
 
 import pandas as pd
+
+import backends
 
 from . import data as datasets
 from . import records
 from .algorithms.inference import parse_mode
 from .config import ConfigError, RunConfig
 from .executors import LocalExecutor
+from .progress import Progress, duration
 from .run import EvaluationPlan, RunResult, check_fits, config_columns
 from .store import RunStore
 from .study import Study
 
 
 def evaluation_plan(study: Study) -> EvaluationPlan:
-    return EvaluationPlan(study.checkpoints, study.ladder, study.ladder_splits, study.residual_steps)
+    return EvaluationPlan(study.checkpoints, study.ladder, study.ladder_splits, study.residual_steps,
+                          study.timing_repeats)
 
 
 def describe(cfg: RunConfig) -> str:
@@ -34,7 +38,8 @@ def describe(cfg: RunConfig) -> str:
 def status_row(cfg: RunConfig, identifier: str, status: str, epoch: int, note: str) -> dict:
     """The row that records a run which did not finish: where it stopped and why."""
     return {"run_id": identifier, **config_columns(cfg), "depth": cfg.depth, "epoch": epoch, "split": "",
-            "mode": "", "mode_kind": "", "status": status, "note": note}
+            "mode": "", "mode_kind": "", "status": status, "note": note,
+            "code_fingerprint": records.code_fingerprint()}
 
 
 def tidy(result: RunResult, cfg: RunConfig, identifier: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -73,25 +78,52 @@ def check_data(study: Study, required: bool = True) -> None:
                     raise ConfigError(f"{study.source}: run '{describe(cfg)}': {err}") from None
 
 
+def check_devices(study: Study) -> None:
+    """Every run's backend accepts its dtype and device on this machine, checked before anything
+    runs (a backend that is not installed is left to the runs, which are then skipped)."""
+    for cfg in {(c.backend, c.dtype, c.device): c for c in study.runs}.values():
+        try:
+            backends.get(cfg.backend, cfg.dtype, cfg.device)
+        except backends.BackendUnavailable:
+            continue
+        except backends.BackendOptionError as err:
+            raise ConfigError(f"{study.source}: run '{describe(cfg)}': {err}") from None
+
+
 def run_study(study: Study, results_dir: Path, executor=None, force: bool = False,
-              echo: Callable[[str], None] = print) -> pd.DataFrame:
-    """Run every configuration not yet finished under results_dir/<study> (all of them with force);
-    returns the study's rows table, also stored there with the residuals, summary and study.toml."""
+              stream: TextIO | None = None, live: bool | None = None) -> pd.DataFrame:
+    """Run every configuration not yet finished under results_dir/<study> by this code (all of them
+    with force); returns the study's rows table, also stored there with the residuals, summary and
+    study.toml. Progress goes to stream (default stdout), with a live bar on a terminal."""
     executor = executor or LocalExecutor()
     check_data(study, required=executor.data_here)
+    if executor.data_here:
+        check_devices(study)
     store = RunStore(Path(results_dir) / study.name)
     plan = evaluation_plan(study)
     configs = {records.run_id(cfg, plan): cfg for cfg in study.runs}  # a run listed twice runs once
     with store.lock():
         finished = {} if force else {i: store.load_run(i) for i in configs if store.finished(i)}
         pending = [i for i in configs if i not in finished]
+        # Runs computed by other code stay in the tables (marked) until their rerun replaces them.
+        outdated = {i: store.load_run(store.outdated(i)[0]) for i in pending if not force and store.outdated(i)}
+        progress = Progress({i: configs[i].epochs for i in pending}, stream, live)
         if finished:
-            echo(f"{len(finished)} of {len(configs)} runs already finished in {store.directory}/: "
-                 "skipping them (--force runs them again)")
-        echo(f"{len(pending)} run{'' if len(pending) == 1 else 's'} to go on {executor.describe()}")
+            progress.print(f"{len(finished)} of {len(configs)} runs already finished in {store.directory}/ by "
+                           "this code: reusing them (--force runs them again)")
+        if outdated:
+            progress.print(f"{len(outdated)} stored run{'s were' if len(outdated) > 1 else ' was'} computed by "
+                           f"other code (the numeric code's fingerprint is now {records.code_fingerprint()}): "
+                           "running again")
+        progress.print(f"{len(pending)} run{'' if len(pending) == 1 else 's'} to go on {executor.describe()}")
         skipped: dict[str, pd.DataFrame] = {}
-        start = time.perf_counter()
-        for done, outcome in enumerate(executor.map([(configs[i], plan) for i in pending]), 1):
+
+        def on_progress(index, epochs_done, message):
+            identifier = pending[index]
+            progress.update(identifier, epochs_done,
+                            message and f"    run {index + 1}, {describe(configs[identifier])}: {message}")
+
+        for done, outcome in enumerate(executor.map([(configs[i], plan) for i in pending], on_progress), 1):
             identifier = pending[outcome.index]
             cfg = configs[identifier]
             if outcome.skipped:
@@ -101,25 +133,24 @@ def run_study(study: Study, results_dir: Path, executor=None, force: bool = Fals
                 finished[identifier] = tidy(outcome.result, cfg, identifier)
                 store.save_run(identifier, *finished[identifier])
                 what = outcome.result.status if outcome.result.status == "ok" else outcome.result.note
-            elapsed = time.perf_counter() - start
-            left = elapsed / done * (len(pending) - done)
-            echo(f"[{done}/{len(pending)} done] run {outcome.index + 1}, {describe(cfg)}: {what} "
-                 f"({elapsed / 60:.1f} min so far, about {left / 60:.1f} min left)")
-            save_tables(store, configs, finished, skipped)
-        table, residuals = save_tables(store, configs, finished, skipped)
+            save_tables(store, configs, finished, skipped, outdated)
+            progress.done(identifier, f"[{done}/{len(pending)} done] run {outcome.index + 1}, {describe(cfg)}: {what}")
+        progress.close()
+        table, residuals = save_tables(store, configs, finished, skipped, outdated)
         records.write_summary(table, store.directory, residuals, study.residual_tol)
         records.save_text(study.text, store.directory / "study.toml")
-    echo(f"{len(configs)} runs ({len(pending)} run now, {len(skipped)} skipped) in "
-         f"{(time.perf_counter() - start) / 60:.1f} min; tables in {store.directory}/")
+    progress.print(f"{len(configs)} runs ({len(pending)} run now, {len(skipped)} skipped) in "
+                   f"{duration(progress.elapsed())}; tables in {store.directory}/")
     return table
 
 
-def save_tables(store: RunStore, configs: dict, finished: dict, skipped: dict):
-    """The study's rows and residuals, in study order, from every run that has an outcome."""
-    order = [i for i in configs if i in finished or i in skipped]
-    rows = pd.concat([finished[i][0] if i in finished else skipped[i] for i in order], ignore_index=True)
-    residuals = pd.concat([finished[i][1] for i in order if i in finished] or [pd.DataFrame()],
-                          ignore_index=True)
+def save_tables(store: RunStore, configs: dict, finished: dict, skipped: dict, outdated: dict):
+    """The study's rows and residuals, in study order, from every run that has an outcome: this
+    code's, or else (until it is rerun) one computed by other code."""
+    stored = {**outdated, **finished}
+    order = [i for i in configs if i in stored or i in skipped]
+    rows = pd.concat([stored[i][0] if i in stored else skipped[i] for i in order], ignore_index=True)
+    residuals = pd.concat([stored[i][1] for i in order if i in stored] or [pd.DataFrame()], ignore_index=True)
     records.save_table(rows, store.directory / "rows.parquet")
     records.save_table(residuals, store.directory / "residuals.parquet")
     return rows, residuals

@@ -1,4 +1,9 @@
+import ctypes
 import importlib.util
+import os
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -48,3 +53,49 @@ def engines():
             cache[name, dtype] = Engine(name, dtype)
         return cache[name, dtype]
     return get
+
+
+def child_processes(parent: int) -> dict[int, str]:
+    """Live (not zombie) children of a process: pid -> command line, read from /proc."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == parent and fields[0] != "Z":
+                children[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended while we read it
+    return children
+
+
+def wait_for_no_children(parent: int, seconds: float, allowed: str) -> dict[int, str]:
+    """The parent's children still alive after up to `seconds`, but for those whose command line
+    holds `allowed` (zombies are reaped on the way)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:  # reap our own ended children
+                pass
+        except ChildProcessError:
+            pass
+        left = {pid: command for pid, command in child_processes(parent).items() if allowed not in command}
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
+
+
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_left_behind():
+    """The test session leaves no process behind: pytest adopts every orphan of the processes it
+    started (a child subreaper), so at the end any process still alive shows up as its child."""
+    if not sys.platform.startswith("linux"):
+        yield
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    yield
+    # multiprocessing's resource tracker serves pytest's own sweeps, and ends when pytest does
+    left = wait_for_no_children(os.getpid(), seconds=10, allowed="multiprocessing.resource_tracker")
+    assert not left, f"processes left behind by the tests: {left}"

@@ -1,10 +1,13 @@
 """Bad input is refused with a message that names the field, the value and what is allowed."""
+import dataclasses
+
 import pytest
 
 import backends
+from conftest import AVAILABLE, FRAMEWORKS
 from suite import data
 from suite.cli import main
-from suite.config import ConfigError, RunConfig
+from suite.config import ConfigError, RunConfig, describe
 from suite.run import check_fits
 
 BAD = [
@@ -50,12 +53,63 @@ def test_sizes_must_fit_the_data():
 
 
 def test_unknown_backend_and_device():
-    with pytest.raises(ValueError, match="backend: 'mxnet' is unknown; choose one of numpy, torch, jax"):
+    with pytest.raises(backends.BackendOptionError, match="backend: 'mxnet' is unknown; choose one of numpy"):
         backends.get("mxnet")
-    with pytest.raises(ValueError, match="device: 'cuda' is not available to numpy; allowed: auto, cpu"):
+    with pytest.raises(backends.BackendOptionError, match="device: 'cuda' was asked for, but numpy finds no GPU "
+                       "on this machine; it has: cpu"):
         backends.get("numpy", device="cuda")
+    with pytest.raises(backends.BackendOptionError, match="device: 'tpu' is not allowed; choose one of auto, cpu, "
+                       "gpu"):
+        backends.get("numpy", device="tpu")
+
+
+def test_one_device_vocabulary():
+    assert RunConfig(device="cuda").device == "gpu"  # a synonym, stored under one name
+    with pytest.raises(ConfigError, match="device: 'tpu' is not allowed; choose one of auto, cpu, gpu"):
+        RunConfig(device="tpu")
+    for name in AVAILABLE:
+        assert backends.get(name, device="cpu").device.startswith("cpu")
+
+
+def no_gpu(name):
+    """Whether the backend sees no GPU here (then asking for one must be refused)."""
+    return "gpu" not in backends.get(name).device and "cuda" not in backends.get(name).device
+
+
+@pytest.mark.parametrize("name", FRAMEWORKS)
+@pytest.mark.parametrize("device", ["gpu", "cuda"])
+def test_a_missing_gpu_is_one_line_and_exit_2(capsys, name, device):
+    if not no_gpu(name):
+        pytest.skip(f"{name} has a GPU here")
+    assert main(["train", "--backend", name, "--device", device, "--dataset", "synthetic", "--sizes", "64", "8",
+                 "10"]) == 2
+    err = capsys.readouterr().err
+    # 'cuda' is stored as 'gpu', its one name
+    assert err == f"error: device: 'gpu' was asked for, but {name} finds no GPU on this machine; it has: cpu\n"
+
+
+def test_a_sweep_asking_for_a_missing_gpu_writes_nothing(tmp_path, capsys):
+    if not no_gpu("numpy"):
+        pytest.skip("unreachable: numpy never has a GPU")
+    study = tmp_path / "gpu.toml"
+    study.write_text("name = 'gpu'\n[base]\ndataset = 'synthetic'\nsizes = [64, 8, 10]\n[[runs]]\ndevice = 'gpu'\n")
+    assert main(["run", "--study", str(study), "--results", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "run 'ep numpy 64-8-10 T_neg=20 seed 0': device: 'gpu' was asked for" in err
+    assert not (tmp_path / "r").exists()
 
 
 def test_cli_refuses_with_exit_code_2(capsys):
     assert main(["train", "--backend", "numpy", "--T-neg", "-3"]) == 2
     assert "error: T_neg: -3 is not allowed" in capsys.readouterr().err
+
+
+def test_help_explains_every_option(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for field in dataclasses.fields(RunConfig):
+        option = "--" + field.name.replace("_", "-")
+        assert option in text, option
+        assert " ".join(describe(field.name).split()) in text, field.name
+    assert "(default: 0.5)" in text and "(default: 784 500 10)" in text

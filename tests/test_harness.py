@@ -1,5 +1,7 @@
 """The harness end to end on the smoke preset: study -> runs -> tables -> figures."""
 import dataclasses
+import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -7,6 +9,9 @@ import pytest
 from suite import plots, records, study
 from suite.cli import main
 from suite.config import ConfigError, RunConfig
+
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +48,9 @@ def test_row_schema(smoke_results):
     assert {"ff", "ff+relax@1", "ff+relax@8", "relax@8"} <= set(iep["mode"])
     assert (rows["error"].between(0, 1)).all() and (rows["mult_adds"] > 0).all()
     assert (rows.loc[rows["epoch"] > 0, "train_seconds"] > 0).all()
-    assert rows["git_commit"].str.len().min() >= 7
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    assert len(head) == 40 and set(rows.loc[rows["split"] != "", "git_commit"]) == {head}
+    assert set(rows["code_fingerprint"]) == {records.code_fingerprint()}
 
 
 def test_residuals_shrink(smoke_results):
@@ -95,7 +102,10 @@ BAD_STUDIES = [
      "must have the same number of options"),
     ("name = 'x'\n[[runs]]\nalgorithm = 'ep'\nexclude = [{algorithm = 'ep'}]", "every combination is excluded"),
     ("name = 'x'\nladder = [4, -1]\n[[runs]]\nalgorithm = 'ep'", "ladder: [4, -1] is not allowed"),
-    ("name = 'x'\n[base]\nbackend = 'mxnet'\n[[runs]]\nalgorithm = 'ep'", "backend: 'mxnet' is not allowed"),
+    ("name = 'x'\n[base]\nbackend = 'mxnet'\n[[runs]]\nalgorithm = 'ep'", "base: backend: 'mxnet' is not allowed"),
+    ("name = 'x'\n[base]\nbeta = 0.0\n[[runs]]\nalgorithm = 'ep'", "base: beta: 0.0 is not allowed"),
+    ("name = 'x'\n[base]\nbeta = 0.5\n[[runs]]\nbeta = [0.5, -1.0]", "runs[0]: beta: -1.0 is not allowed"),
+    ("name = 'x'\ntiming_repeats = 0\n[[runs]]\nalgorithm = 'ep'", "timing_repeats: 0 is not allowed"),
     ("name = 'x'\n[[runs]\n", "not valid TOML"),
     ("name = 'x'\n[[runs]]\nalgorithm = 'ep'\nexclude = [{backnd = 'jax'}]", "exclude: unknown field 'backnd'"),
     ("name = 'x'\n[[runs]]\nT_neg = 'four'", "runs[0]: T_neg: 'four' is not allowed; must be a whole number >= 0"),

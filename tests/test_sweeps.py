@@ -1,5 +1,6 @@
 """Sweeps that survive: resume, kill -9 anywhere, the lock, divergence, missing backends, Dask."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import child_processes
 from suite import records
 from suite.cli import main
 from suite.store import RunStore
@@ -108,6 +110,36 @@ def test_kill_9_anywhere_then_rerun_gives_the_uninterrupted_table(tmp_path, refe
     resumed = comparable(records.load_table(results / "tiny"))
     pd.testing.assert_frame_equal(resumed, table)  # row for row: none lost, none twice
     assert not list((results / "tiny").rglob(".*.tmp"))
+
+
+def test_the_workers_of_a_killed_sweep_end_with_it(tmp_path):
+    """kill -9 a sweep running two workers mid-run: no process it started outlives it."""
+    study = write_study(tmp_path, TINY.replace("epochs = 2", "epochs = 50"))
+    results = tmp_path / "results"
+    sweep = subprocess.Popen(sweep_command(study, results, "--workers", "2"), cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    workers = {}
+    while len(workers) < 2 and time.monotonic() < deadline:  # both workers started, and running
+        workers = {pid: cmd for pid, cmd in child_processes(sweep.pid).items() if "spawn_main" in cmd}
+        time.sleep(0.05)
+    assert len(workers) == 2, f"the sweep did not start two workers: {child_processes(sweep.pid)}"
+    descendants = set(child_processes(sweep.pid))
+    time.sleep(1.0)  # the workers are inside their runs now
+    sweep.send_signal(signal.SIGKILL)
+    sweep.wait()
+    deadline = time.monotonic() + 5
+    while any(alive(pid) for pid in descendants) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in descendants if alive(pid)], "a worker outlived its sweep"
+
+
+def alive(pid: int) -> bool:
+    """Whether a process exists and has not ended (a zombie has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def test_a_second_sweep_on_the_same_directory_is_refused(tmp_path, capsys):
@@ -213,3 +245,66 @@ def test_a_study_whose_every_run_diverged_still_ends_cleanly(tmp_path, capsys):
     assert main(["run", "--study", str(study), "--results", str(tmp_path / "r"), "--threads", "1"]) == 0
     assert "no figures" in capsys.readouterr().out
     assert "| diverged |" in (tmp_path / "r" / "tiny" / "summary.md").read_text()
+
+
+def copy_of_the_code(tmp_path) -> Path:
+    """The suite's code in a folder of its own, to change without touching the repository."""
+    copy = tmp_path / "code"
+    for name in ("suite", "backends"):
+        shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
+
+
+def test_the_code_fingerprint_follows_the_numeric_code(tmp_path):
+    copy = copy_of_the_code(tmp_path)
+    before = records.code_fingerprint.__wrapped__(copy)
+    assert before == records.code_fingerprint()  # the same code, the same fingerprint
+    with open(copy / "suite" / "plots.py", "a") as handle:  # figures compute no numbers
+        handle.write("\n# a comment\n")
+    assert records.code_fingerprint.__wrapped__(copy) == before
+    for name in ("suite/algorithms/ep.py", "backends/torch_backend.py", "suite/run.py"):
+        with open(copy / name, "a") as handle:
+            handle.write("\n# a comment\n")
+        changed = records.code_fingerprint.__wrapped__(copy)
+        assert changed != before, name
+        before = changed
+
+
+def test_a_code_change_reruns_the_stored_runs(tmp_path):
+    """Touch an algorithm file: the next sweep reruns every run, the table is marked while it holds
+    rows of both versions, and no stored run of the old code is left once all are rerun."""
+    copy = copy_of_the_code(tmp_path)
+    study, results = write_study(tmp_path), tmp_path / "results"
+
+    def sweep(*extra, wait=True):
+        command = sweep_command(study, results, *extra)
+        if wait:
+            return subprocess.run(command, cwd=copy, capture_output=True, text=True, timeout=300)
+        return subprocess.Popen(command, cwd=copy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    assert sweep().returncode == 0
+    old = set(records.load_table(results / "tiny")["code_fingerprint"])
+    with open(copy / "suite" / "algorithms" / "ep.py", "a") as handle:
+        handle.write("\n# a change to the numeric code\n")
+    interrupted = sweep(wait=False)
+    deadline = time.monotonic() + 120
+    new = old
+    while time.monotonic() < deadline:
+        fingerprints = set(records.load_table(results / "tiny")["code_fingerprint"])
+        if len(fingerprints) == 2:
+            new = fingerprints - old
+            break
+        time.sleep(0.01)
+    interrupted.send_signal(signal.SIGKILL)
+    interrupted.wait()
+    assert new != old, "the sweep never stored a run of the changed code"
+    table = subprocess.run([sys.executable, "-m", "suite", "table", "--results", str(results)], cwd=copy,
+                           capture_output=True, text=True, timeout=120)
+    assert "Mixed code" in table.stdout and f"{new.pop()} (" in table.stdout
+    done = sweep()
+    assert done.returncode == 0, done.stderr
+    assert "stored runs were computed by other code" in done.stdout or "stored run was computed" in done.stdout
+    rows = records.load_table(results / "tiny")
+    assert rows["code_fingerprint"].nunique() == 1 and rows["run_id"].nunique() == 9
+    assert "Mixed code" not in (results / "tiny" / "summary.md").read_text()
+    assert len(list((results / "tiny" / "runs").glob("*.rows.parquet"))) == 9  # the old ones replaced

@@ -1,4 +1,4 @@
-"""Inference modes (SPEC.md §3, §6) and what each costs in multiply-adds.
+"""Inference modes (docs/method.md §5) and what each costs in multiply-adds.
 
 ``relax@T``: T free steps from zeros; ``ff``: argmax of the feedforward net alone;
 ``ff+relax@T``: T free steps from the feedforward prediction, with IEP's pull when lam > 0.
@@ -38,15 +38,15 @@ def parse_mode(text: str) -> Mode:
     return Mode(match.group(1), int(match.group(2)))
 
 
-def supported_kinds(model: Model) -> tuple[str, ...]:
-    kinds = ()
-    if model.energy is not None:
-        kinds += ("relax",)
-    if model.feedforward is not None:
-        kinds += ("ff",)
-    if model.energy is not None and model.feedforward is not None:
-        kinds += ("ff+relax",)
-    return kinds
+#: The mode kinds each algorithm's trained model answers with, in reporting order ...
+MODE_KINDS = {"ep": ("relax",), "iep": ("ff", "ff+relax", "relax"), "bp": ("ff",)}
+#: ... and the ones it is trained for, its primary modes (evaluated at T = T_neg).
+PRIMARY_KINDS = {"ep": ("relax",), "iep": ("ff", "ff+relax"), "bp": ("ff",)}
+
+
+def modes(kinds, budgets) -> tuple[str, ...]:
+    """The mode names of these kinds at every budget T ('ff' once: it relaxes no steps)."""
+    return tuple(dict.fromkeys(str(Mode(k, 0 if k == "ff" else t)) for k in kinds for t in budgets))
 
 
 def final_state(backend, model: Model, x, steps, eps, lam=0.0, *, kind: str):

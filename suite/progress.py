@@ -1,0 +1,84 @@
+"""What a person watching runs sees: one line per finished epoch and run, printed by one process in
+the order things happen, a time left estimated from the time measured so far, and on a terminal a
+live bar that moves within epochs."""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Callable, TextIO
+
+
+def duration(seconds: float) -> str:
+    """'45 s', '3.5 min', '2.1 h': short times in seconds, long ones in larger units."""
+    if seconds < 100:
+        return f"{seconds:.0f} s"
+    if seconds < 6000:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class Progress:
+    """Progress of a set of runs, measured in epochs (fractional within an epoch).
+
+    ``work`` maps each run to its number of epochs (at least 1: a run of 0 epochs still evaluates).
+    Runs report with ``update(run, epochs_done, message)`` and end with ``done(run, line)``."""
+
+    def __init__(self, work: dict, stream: TextIO | None = None, live: bool | None = None,
+                 clock: Callable[[], float] = time.perf_counter):
+        self.work = {run: max(1, epochs) for run, epochs in work.items()}
+        self.done_epochs = dict.fromkeys(self.work, 0.0)
+        self.stream = stream or sys.stdout
+        self.clock, self.start = clock, clock()
+        live = self.stream.isatty() if live is None else live
+        self.bar = None
+        if live:
+            from tqdm import tqdm
+            self.bar = tqdm(total=sum(self.work.values()), unit="epoch", file=self.stream, dynamic_ncols=True,
+                            bar_format="{l_bar}{bar}| {n:.1f}/{total} epochs [{elapsed}<{remaining}]")
+
+    @property
+    def total(self) -> float:
+        return float(sum(self.work.values()))
+
+    def fraction(self) -> float:
+        return sum(self.done_epochs.values()) / self.total
+
+    def time_left(self) -> float | None:
+        """Seconds left at the rate measured so far; None before anything was measured."""
+        done = self.fraction()
+        return self.elapsed() * (1 - done) / done if done > 0 else None
+
+    def elapsed(self) -> float:
+        return self.clock() - self.start
+
+    def timing(self) -> str:
+        """'12 s so far, about 40 s left'."""
+        left = self.time_left()
+        return f"{duration(self.elapsed())} so far" + (f", about {duration(left)} left" if left is not None else "")
+
+    def print(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line, file=self.stream)
+        else:
+            print(line, file=self.stream, flush=True)
+
+    def update(self, run, epochs_done: float, message: str = "") -> None:
+        self._advance(run, min(epochs_done, self.work[run]))
+        if message:
+            self.print(message)
+
+    def done(self, run, line: str) -> None:
+        """The run has ended (finished, diverged or skipped): all its work counts as done."""
+        self._advance(run, self.work[run])
+        self.print(f"{line} ({self.timing()})")
+
+    def _advance(self, run, epochs_done: float) -> None:
+        step = epochs_done - self.done_epochs[run]
+        if step > 0:
+            self.done_epochs[run] = epochs_done
+            if self.bar is not None:
+                self.bar.update(step)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
