@@ -7,6 +7,7 @@ import matplotlib
 import matplotlib.ticker
 
 matplotlib.use("Agg")
+matplotlib.rcParams["svg.hashsalt"] = "ep-suite"  # fixed clip-path ids: the same figure, the same bytes
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
@@ -14,6 +15,8 @@ import seaborn as sns  # noqa: E402
 from . import records  # noqa: E402
 
 FIGURES = ("headline_cost", "headline_seconds", "learning_curves", "train_seconds", "torch_vs_jax")
+#: No date in the files: figures redrawn from unchanged tables are byte for byte the same.
+FIXED_METADATA = {"svg": {"Date": None}, "png": {}}
 
 
 def series_label(row) -> str:
@@ -76,7 +79,8 @@ def _finish(fig, caption: str, out: Path, name: str) -> list[Path]:
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     paths = [out / f"{name}.png", out / f"{name}.svg"]
     for path in paths:
-        records.atomic_write(path, lambda tmp, fmt=path.suffix[1:]: fig.savefig(tmp, format=fmt, dpi=130))
+        records.atomic_write(path, lambda tmp, fmt=path.suffix[1:]: fig.savefig(tmp, format=fmt, dpi=130,
+                                                                               metadata=FIXED_METADATA[fmt]))
     plt.close(fig)
     return paths
 

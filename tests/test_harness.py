@@ -190,3 +190,38 @@ def test_checkpoint_schedule(tmp_path):
     assert totals[0] == 0 < totals[2] < totals[4]
     with pytest.raises(ConfigError, match="checkpoints: \\[0\\] is not allowed"):
         study.from_text("name = 'x'\ncheckpoints = [0]\n[[runs]]\nalgorithm = 'ep'", "x.toml")
+
+
+def figure_bytes(directory):
+    return {path.name: path.read_bytes() for path in sorted((directory / "figures").iterdir())}
+
+
+def test_figures_redraw_byte_for_byte(smoke_results):
+    """No date, no random ids: plotting unchanged tables twice writes the same bytes."""
+    assert main(["plot", "--results", str(smoke_results.parent), "smoke"]) == 0
+    first = figure_bytes(smoke_results)
+    assert main(["plot", "--results", str(smoke_results.parent), "smoke"]) == 0
+    assert figure_bytes(smoke_results) == first
+
+
+def matplotlib_that_drew(svg: Path) -> str:
+    """The matplotlib version named in an SVG's metadata ('<dc:title>Matplotlib v3.11.2, https://...')."""
+    text = svg.read_text()
+    return text.split("Matplotlib v", 1)[1].split(",", 1)[0] if "Matplotlib v" in text else "unknown"
+
+
+@pytest.mark.parametrize("study", ["quick"])
+def test_committed_figures_are_what_plot_draws_from_the_committed_tables(tmp_path, study):
+    """python -m suite plot on the committed results leaves git status clean (with the matplotlib
+    that drew them: another version draws other bytes)."""
+    import matplotlib
+    committed = ROOT / "results" / study
+    drawn_with = matplotlib_that_drew(committed / "figures" / "headline_cost.svg")
+    if drawn_with != matplotlib.__version__:
+        pytest.skip(f"the committed figures were drawn with matplotlib {drawn_with}, this is {matplotlib.__version__}")
+    copy = tmp_path / study
+    copy.mkdir()
+    for name in ("rows.parquet", "residuals.parquet", "study.toml"):
+        (copy / name).write_bytes((committed / name).read_bytes())
+    assert main(["plot", "--results", str(tmp_path), study]) == 0
+    assert figure_bytes(copy) == figure_bytes(committed)
