@@ -308,3 +308,16 @@ def test_a_code_change_reruns_the_stored_runs(tmp_path):
     assert rows["code_fingerprint"].nunique() == 1 and rows["run_id"].nunique() == 9
     assert "Mixed code" not in (results / "tiny" / "summary.md").read_text()
     assert len(list((results / "tiny" / "runs").glob("*.rows.parquet"))) == 9  # the old ones replaced
+
+
+def test_one_thread_holds_jax_to_one_core(tmp_path):
+    """--threads 1: a jax run's training keeps one core busy (CPU seconds over wall seconds near 1),
+    though XLA has no thread-count option: its pool follows the worker's cores."""
+    pytest.importorskip("jax")
+    study = write_study(tmp_path, TINY.split("[[runs]]")[0].replace('backend = "numpy"', 'backend = "jax"')
+                        .replace("sizes = [64, 16, 10]", "sizes = [64, 512, 512, 10]\nlrs = [0.1, 0.05, 0.01]")
+                        .replace("train_size = 400", "train_size = 1000\nbatch_size = 100") + '[[runs]]\nalgorithm = "ep"\n')
+    assert main(["run", "--study", str(study), "--results", str(tmp_path / "r"), "--no-plots", "--threads", "1"]) == 0
+    epochs = records.load_table(tmp_path / "r" / "tiny").query("epoch > 0").drop_duplicates("epoch")
+    assert (epochs["train_cpu_seconds"] <= 1.1 * epochs["train_seconds"]).all(), epochs[["train_seconds",
+                                                                                          "train_cpu_seconds"]]

@@ -8,19 +8,30 @@ backend's sync. `nox -s microbench` times them and compares against the last sav
 import numpy as np
 import pytest
 
+from backends import tree_map
 from conftest import AVAILABLE
 from suite.workload import NETS, Workload
 
 ROUNDS, WARMUP_ROUNDS = 200, 5
 
 
-@pytest.fixture(params=AVAILABLE)
-def workload(request, benchmark):
-    """A warmed-up IEP workload (it has both nets) on one backend, described in the saved JSON."""
-    work = Workload(request.param, NETS[1], batch=20, algorithm="iep")
-    work.warm_up(["ff"])
+def warmed_up(backend, benchmark, algorithm):
+    """A compiled workload on one backend, described in the saved JSON."""
+    work = Workload(backend, NETS[1], batch=20, algorithm=algorithm)
+    work.warm_up(["ff"] if algorithm == "iep" else [])
     benchmark.extra_info.update(work.backend.describe())
     return work
+
+
+@pytest.fixture(params=AVAILABLE)
+def workload(request, benchmark):
+    """An IEP workload: it has both nets, so it can relax and run the initializer."""
+    return warmed_up(request.param, benchmark, "iep")
+
+
+@pytest.fixture(params=AVAILABLE)
+def ep_workload(request, benchmark):
+    return warmed_up(request.param, benchmark, "ep")
 
 
 def timed(benchmark, fn):
@@ -34,10 +45,12 @@ def test_relaxation_step(benchmark, workload):
     assert all(np.all((s >= 0) & (s <= 1)) for s in states)  # the clip keeps every state in [0, 1]
 
 
-def test_ep_training_step(benchmark, workload):
-    before = workload.backend.to_numpy(workload.model.energy)
-    state = timed(benchmark, lambda: workload.sync(workload.train_minibatch()))
-    after = workload.backend.to_numpy(state.model.energy)
+def test_ep_training_step(benchmark, ep_workload):
+    """One EP minibatch (plain EP: no initializer to train)."""
+    assert ep_workload.model.feedforward is None
+    before = tree_map(np.array, ep_workload.backend.to_numpy(ep_workload.model.energy))
+    state = timed(benchmark, lambda: ep_workload.sync(ep_workload.train_minibatch()))
+    after = ep_workload.backend.to_numpy(state.model.energy)
     assert all(np.isfinite(w).all() for w in after.weights)
     assert not np.allclose(before.weights[0], after.weights[0])  # the weights learn
 
