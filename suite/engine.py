@@ -21,7 +21,7 @@ from .algorithms.inference import Model, Mode, final_state
 
 
 def glorot_layers(rng: np.random.Generator, sizes) -> Layers:
-    """W ~ U(+-sqrt(6 / (n_in + n_out))), zero biases (SPEC.md §5), in float64 on the host."""
+    """W ~ U(+-sqrt(6 / (n_in + n_out))), zero biases (docs/method.md §9), in float64 on the host."""
     weights = tuple(rng.uniform(-1, 1, (a, b)) * np.sqrt(6.0 / (a + b))
                     for a, b in zip(sizes[:-1], sizes[1:]))
     return Layers(weights, tuple(np.zeros(b) for b in sizes[1:]))

@@ -22,7 +22,7 @@ from .algorithms.ep import EPHyper
 from .algorithms.inference import Model, parse_mode
 from .engine import Engine, TrainState, glorot_layers, train_step
 
-#: The benchmark nets by depth (hidden layers): SPEC.md's 784-500-10 and 784-500-500-500-10.
+#: The benchmark nets by depth (hidden layers): the paper's 784-500-10 and 784-500-500-500-10 (docs/method.md §9).
 NETS = {1: (784, 500, 10), 3: (784, 500, 500, 500, 10)}
 T_NEG, T_POS = 20, 4
 _BATCHES = 8  # distinct minibatches cycled through, so a step never sees its own output twice

@@ -1,4 +1,4 @@
-"""Every backend computes what the NumPy reference computes (SPEC.md §1-4), in float32 and float64."""
+"""Every backend computes what the NumPy reference computes (docs/method.md §1-4), in float32 and float64."""
 import numpy as np
 import pytest
 

@@ -8,7 +8,7 @@ from suite.engine import glorot_layers
 
 
 def test_state_gradient_is_the_gradient_of_F():
-    """dF/ds written by hand (SPEC §1) equals autodiff of the energy F = E + beta C + pull."""
+    """dF/ds written by hand (docs/method.md §1) equals autodiff of the energy F = E + beta C + pull."""
     jax = pytest.importorskip("jax")
     jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
@@ -38,7 +38,7 @@ def _fixed_point_cost(engine, params, x, y, steps=600):
 
 
 def test_symmetric_ep_matches_the_exact_gradient(engines):
-    """SPEC §2: as beta -> 0 at a fixed point, the EP update -> -eta dC(s*)/dtheta.
+    """docs/method.md §2: as beta -> 0 at a fixed point, the EP update -> -eta dC(s*)/dtheta.
 
     The exact gradient is a central finite difference of the cost at the relaxed fixed point."""
     engine = engines("numpy")
@@ -77,7 +77,7 @@ def test_symmetric_ep_matches_the_exact_gradient(engines):
 
 def test_relaxation_equals_the_general_step_repeated(problem):
     """relax() switches to the in-range form after the first step; from a start outside [0, 1]
-    it must still equal the general SPEC §1 step applied every time."""
+    it must still equal the general docs/method.md §1 step applied every time."""
     import backends
     from suite.algorithms.energy import relax, rho
     p, bk = problem, backends.get("numpy", "float64")

@@ -1,4 +1,4 @@
-"""SPEC.md §4: the backprop baseline, a feedforward net trained end to end on the cost C."""
+"""docs/method.md §4: the backprop baseline, a feedforward net trained end to end on the cost C."""
 from __future__ import annotations
 
 from .energy import Layers
@@ -13,7 +13,7 @@ def _log_softmax(xp, z):
 
 
 def loss(xp, params: Layers, x, y, kind: str = "squared"):
-    """Batch mean of ||f_L - y||^2 (SPEC's C, no 1/2) or of softmax cross-entropy on f_L."""
+    """Batch mean of ||f_L - y||^2 (the cost C of docs/method.md §1, no 1/2) or of softmax cross-entropy on f_L."""
     out = forward(params, x)[1][-1]
     if kind == "squared":
         return xp.sum((out - y) ** 2) / x.shape[0]

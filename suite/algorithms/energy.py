@@ -1,4 +1,4 @@
-"""SPEC.md §1: the energy network, written once against a backend's array namespace.
+"""docs/method.md §1: the energy network, written once against a backend's array namespace.
 
 States ``s`` are tuples ``(s_1, ..., s_L)`` of (batch, n_l) arrays; the input ``x = s_0`` is clamped.
 """
@@ -51,7 +51,7 @@ def input_drive(params: Layers, x):
 
 def state_gradient(params: Layers, drive, s, beta=0.0, y=None, pull: Pull | None = None,
                    in_range: bool = False):
-    """dF/ds_l for every free layer (SPEC §1), given the input drive.
+    """dF/ds_l for every free layer (docs/method.md §1), given the input drive.
 
     in_range=True promises every state lies in [0, 1], where rho(s) = s and rho'(s) = 1: the same
     gradient with less elementwise work."""

@@ -1,4 +1,4 @@
-"""SPEC.md §2: Equilibrium Propagation's free phase, nudged phase(s) and local update."""
+"""docs/method.md §2: Equilibrium Propagation's free phase, nudged phase(s) and local update."""
 from __future__ import annotations
 
 from typing import Any, NamedTuple

@@ -1,4 +1,4 @@
-"""The feedforward net shared by IEP's initializer and the bp baseline (SPEC.md §3-4).
+"""The feedforward net shared by IEP's initializer and the bp baseline (docs/method.md §3-4).
 
 f_l = h(f_{l-1} Omega_l + c_l), f_0 = x, h(u) = rho(u) + 0.01 u. Gradients come from the backend's
 autodiff where it has one; the hand-derived backward pass here is the NumPy reference and the

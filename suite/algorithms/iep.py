@@ -1,4 +1,4 @@
-"""SPEC.md §3: Initialized EP. A feedforward initializer predicts the fixed point; EP starts there."""
+"""docs/method.md §3: Initialized EP. A feedforward initializer predicts the fixed point; EP starts there."""
 from __future__ import annotations
 
 from . import ep, feedforward

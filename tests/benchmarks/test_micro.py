@@ -1,5 +1,5 @@
 """Micro-benchmarks (pytest-benchmark): one relaxation step, one EP training step and one IEP
-forward pass per backend, on SPEC.md's 784-500-10 net with batch 20.
+forward pass per backend, on the paper's 784-500-10 net with batch 20.
 
 Each workload is built and compiled before the benchmark starts, and every timed call ends with the
 backend's sync. `nox -s microbench` times them and compares against the last saved run; in
