@@ -96,6 +96,9 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
+    unknown = [b for b in args.backends if b not in backends.NAMES + ("torch+compile",)]
+    if unknown:
+        parser.error(f"--backends: {unknown[0]!r} is unknown; choose from {', '.join(backends.NAMES)}, torch+compile")
 
     print(f"EP minibatch, T_neg={T_NEG}, T_pos={T_POS}, batch {args.batch}, float32; "
           f"median of {args.repeats} repeats\n")
