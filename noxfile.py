@@ -82,7 +82,8 @@ def train(session):
 
 @nox.session(python="3.11")
 def speed(session):
-    """Milliseconds per training minibatch per backend, compile time apart, against the GEMM roofline."""
+    """The speed record (results/speed/): ms per EP minibatch per backend and path, compile time apart,
+    against the GEMM roofline and against EP written with autograd per step, one thread each."""
     install(session)
     session.run("python", "-m", "suite.speed", *session.posargs)
 

@@ -80,10 +80,26 @@ class Backend:
             carry = body(i, carry)
         return carry
 
+    def relax_in_range(self, n: Any, body: Callable, carry: Any, problem: Any) -> Any:
+        """n steps of the in-range relaxation: carry = body(i, carry). `problem` describes the step
+        (suite.algorithms.energy.InRange) for a backend that overrides this with a fused form."""
+        return self.fori_loop(n, body, carry)
+
+    def scan(self, body: Callable, carry: Any, xs: tuple) -> Any:
+        """carry = body(carry, x) for each x = tuple(a[i] for a in xs), i along the first axis."""
+        for i in range(len(xs[0])):
+            carry = body(carry, tuple(a[i] for a in xs))
+        return carry
+
     def jit(self, fn: Callable, donate_argnums: tuple[int, ...] = ()) -> Callable:
         """Compile fn where the library can; plain fn otherwise. Donated arguments may be reused
         for the outputs (the caller must not use them afterwards)."""
         return fn
+
+    def compile_ahead(self, fn: Callable, *args) -> bool:
+        """Compile fn for these arguments without running it (a later call with arguments of the
+        same shapes reuses it); False where the library does not compile ahead."""
+        return False
 
     def sync(self, tree: Any) -> Any:
         """Block until every array in tree is computed; ends every timed region."""
@@ -91,6 +107,16 @@ class Backend:
 
     def zeros(self, shape: tuple[int, ...]) -> Any:
         return self.xp.zeros(shape, dtype=getattr(self.xp, self.dtype_name))
+
+    def add_product(self, c: Any, a: Any, b: Any) -> Any:
+        """c + a @ b. A backend may compute it in place in c (NumPy, torch: no temporary of c's
+        size), so c must be the caller's to give away: a donated training state, or a copy."""
+        c += a @ b
+        return c
+
+    def transpose(self, a: Any) -> Any:
+        """a.T, laid out for fast matrix products (where the library cares)."""
+        return a.T
 
     def take_rows(self, a: Any, idx: Any) -> Any:
         return self.xp.take(a, idx, axis=0)

@@ -44,8 +44,19 @@ class JaxBackend(Backend):
         # n may be traced: the step count is data, so changing T never recompiles.
         return jax.lax.fori_loop(0, n, body, carry)
 
+    def scan(self, body, carry, xs):
+        # One compiled loop over the leading axis: no Python between iterations.
+        return jax.lax.scan(lambda c, x: (body(c, x), None), carry, xs)[0]
+
     def jit(self, fn, donate_argnums=()):
         return jax.jit(fn, donate_argnums=donate_argnums)
+
+    def compile_ahead(self, fn, *args):
+        fn.lower(*args).compile()  # fills the jit's cache: the first real call does not compile
+        return True
+
+    def add_product(self, c, a, b):
+        return c + a @ b  # immutable arrays; XLA fuses the sum into the product
 
     def set_rows(self, a, idx, values):
         return a.at[idx].set(values)

@@ -49,9 +49,50 @@ class TorchBackend(Backend):
                 return fn(*args, **kwargs)
         return torch.compile(no_grad_fn, dynamic=False) if self.compile else no_grad_fn
 
+    def relax_in_range(self, n, body, carry, problem):
+        """The in-range step as one affine map per layer, computed in place: with every state in
+        [0, 1], s_l - eps dF/ds_l = a_l s_l + k_l + s_{l-1} (eps W_l) + s_{l+1} (eps W_{l+1}^T), where
+        a_l = 1 - eps (1 + lam [+ 2 beta at the output]) and k_l = eps (input drive or b_l + lam f_l
+        [+ 2 beta y at the output]) do not change during the relaxation. Four operations per layer
+        into preallocated buffers, where the generic step dispatches about ten: torch eager at batch
+        20 is bound by dispatch, not arithmetic (784-500-10: 20 steps in ~0.6 ms instead of ~1.0)."""
+        n = int(n)
+        if n == 0:
+            return carry
+        params, const, eps, beta, y, pull = problem
+        last = len(carry) - 1
+        lam = 0.0 if pull is None else pull.lam
+        k = [eps * const.drive] + [eps * b for b in params.biases[1:]]
+        a = [torch.as_tensor(1.0 - eps * (1.0 + lam), dtype=self._dtype, device=self._device)] * len(carry)
+        if pull is not None:
+            k = [kl + (eps * lam) * fl for kl, fl in zip(k, pull.f)]
+        if y is not None:
+            k[last] = k[last] + (2.0 * eps * beta) * y
+            a[last] = a[last] - 2.0 * eps * beta
+        # Layouts MKL multiplies fastest at batch 20: eps W_l column-major, eps W_l^T row-major.
+        up = [None] + [(eps * w).t().contiguous().t() for w in params.weights[1:]]
+        down = [(eps * w).t().contiguous() for w in params.weights[1:]]
+        buffers = [[torch.empty_like(s) for s in carry] for _ in range(2)]  # never the caller's states
+        now = carry
+        for i in range(n):
+            then = buffers[i % 2]
+            for l, out in enumerate(then):  # a network has at least two layers of states
+                if l == 0:
+                    torch.addmm(k[0], now[1], down[0], out=out)
+                else:
+                    torch.addmm(k[l], now[l - 1], up[l], out=out)
+                    if l < last:
+                        out.addmm_(now[l + 1], down[l])
+                out.addcmul_(now[l], a[l]).clamp_(0.0, 1.0)
+            now = then
+        return tuple(now)
+
     @staticmethod
     def grad(fn):
         return torch.func.grad(fn)
+
+    def add_product(self, c, a, b):
+        return c.addmm_(a, b)  # one fused call, no temporary (784x500 += 784x20 @ 20x500: 0.2 ms, not 0.33)
 
     def zeros(self, shape):
         return torch.zeros(shape, dtype=self._dtype, device=self._device)

@@ -28,4 +28,6 @@ def workload(backend, depth, batch=20, algorithm="ep"):
     """A compiled, warmed-up workload, built once per process."""
     work = build(backend, depth, batch, algorithm)
     work.warm_up(MODES if algorithm == "iep" else ())
+    if hasattr(work, "warm_up_chunk"):  # commits before the chunked path have none
+        work.warm_up_chunk()
     return work

@@ -39,6 +39,21 @@ class Training(Settings):
         self.work.sync(self.work.train_minibatch())
 
 
+class TrainingChunk(Settings):
+    params = (BACKENDS, DEPTHS, BATCHES)
+    param_names = ["backend", "depth", "batch"]
+
+    def setup(self, backend, depth, batch):
+        self.work = workload(backend, depth, batch)
+        if not hasattr(self.work, "train_chunk"):
+            raise NotImplementedError("this commit has no chunked path")  # asv: skipped
+
+    def time_ep_chunk_of_20(self, backend, depth, batch):
+        """20 EP minibatches in one call: the compiled epoch's path (jax: one lax.scan; numpy and
+        torch: a Python loop). Divide by 20 to compare with time_ep_minibatch."""
+        self.work.sync(self.work.train_chunk())
+
+
 class Inference(Settings):
     params = (BACKENDS, DEPTHS, MODES)
     param_names = ["backend", "depth", "mode"]

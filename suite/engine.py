@@ -62,6 +62,13 @@ def train_step(backend, state: TrainState, X, Y, idx, sign, hp: ep.EPHyper, lam,
     return TrainState(Model(energy, None), persistent)
 
 
+def train_chunk(backend, state: TrainState, X, Y, idx, signs, hp: ep.EPHyper, lam, **static) -> TrainState:
+    """len(signs) minibatches in one call (on jax, one compiled loop): row k of idx picks the k-th
+    minibatch, signs[k] its nudging sign."""
+    return backend.scan(lambda st, batch: train_step(backend, st, X, Y, *batch, hp, lam, **static), state,
+                        (idx, signs))
+
+
 class Engine:
     """The algorithms of suite.algorithms, compiled for one backend (once per static option)."""
 

@@ -21,7 +21,7 @@ from .algorithms.energy import Pull, relax, zero_state
 from .algorithms.ep import EPHyper
 from .algorithms.inference import MODE_KINDS, Model, modes, multiply_adds, parse_mode
 from .config import ConfigError, RunConfig
-from .engine import Engine, TrainState, feedforward_prediction, glorot_layers, one_hot, train_step
+from .engine import Engine, TrainState, feedforward_prediction, glorot_layers, one_hot, train_chunk
 
 SPLITS = ("train", "validation", "test")
 EVAL_BATCH = 1000
@@ -95,6 +95,14 @@ def hyper(cfg: RunConfig) -> EPHyper:
     return EPHyper(cfg.eps, cfg.beta, cfg.T_neg, cfg.T_pos, cfg.lrs)
 
 
+CHUNK = 100  # minibatches per call at most (jax: one compiled loop); progress is reported between calls
+
+
+def chunk_length(n_batches: int, most: int = CHUNK) -> int:
+    """The largest divisor of n_batches that is at most `most`: every call has the same shape."""
+    return max(k for k in range(1, min(most, n_batches) + 1) if n_batches % k == 0)
+
+
 class Trainer:
     """A run's training state, its random streams and its compiled step: everything an epoch needs."""
 
@@ -110,33 +118,43 @@ class Trainer:
         self.Y = bk.asarray(one_hot(ds.train.y[:self.n_train], ds.n_classes))
         self.state = initial_state(self.engine, cfg, init_rng, self.n_train)
         self.hp = hyper(cfg)
-        self.step = self.engine.compiled(train_step, donate_argnums=(0,), algorithm=cfg.algorithm,
-                                         init=cfg.init, symmetric=cfg.symmetric,
-                                         global_loss=cfg.initializer_loss == "global", bp_loss=cfg.bp_loss)
+        self.chunk = self.engine.compiled(train_chunk, donate_argnums=(0,), algorithm=cfg.algorithm,
+                                          init=cfg.init, symmetric=cfg.symmetric,
+                                          global_loss=cfg.initializer_loss == "global", bp_loss=cfg.bp_loss)
+        self.chunk_length = chunk_length(self.n_batches)
 
     def warm_up(self) -> float:
-        """Compile the step on a copy of the state and a throwaway batch; the seconds it took."""
-        bk = self.backend
+        """Compile the chunk of minibatches ahead where the backend can, else run one throwaway
+        minibatch, on a copy of the state (the real one is untouched); the seconds it took."""
+        bk, batch, k = self.backend, self.cfg.batch_size, self.chunk_length
         start = time.perf_counter()
-        throwaway = bk.asarray(bk.to_numpy(self.state))  # asarray copies: the real state is untouched
-        bk.sync(self.step(throwaway, self.X, self.Y, bk.index_array(np.arange(self.cfg.batch_size)), 1.0,
-                          self.hp, self.cfg.lam))
+        throwaway = bk.asarray(bk.to_numpy(self.state))  # asarray copies
+        idx, signs = np.arange(k * batch).reshape(k, batch) % self.n_train, np.ones(k)
+        args = self.X, self.Y, bk.index_array(idx), bk.asarray(signs), self.hp, self.cfg.lam
+        if not bk.compile_ahead(self.chunk, throwaway, *args):
+            bk.sync(self.chunk(throwaway, self.X, self.Y, bk.index_array(idx[:1]), bk.asarray(signs[:1]),
+                               self.hp, self.cfg.lam))
         return time.perf_counter() - start
 
+    def signs(self, n: int) -> np.ndarray:
+        """The nudging signs of the next n minibatches: random, or all +1 without random_sign."""
+        return self.sign_rng.choice((-1.0, 1.0), size=n) if self.cfg.random_sign else np.ones(n)
+
     def epoch(self, report: Callable[[int], None] = lambda batches_done: None) -> tuple[float, float]:
-        """One pass over the training images in a fresh random order; its wall-clock seconds (synced)
-        and this process's CPU seconds (over wall: the cores it kept busy). report(minibatches done)
-        is called about every REPORT_SECONDS. Diverged on NaN or inf."""
-        bk, batch = self.backend, self.cfg.batch_size
-        order = self.order_rng.permutation(self.n_train)
+        """One pass over the training images in a fresh random order, chunk_length minibatches per
+        call; its wall-clock seconds (synced) and this process's CPU seconds (over wall: the cores it
+        kept busy). report(minibatches done) is called between chunks, at most every REPORT_SECONDS.
+        Diverged on NaN or inf."""
+        bk, batch, k = self.backend, self.cfg.batch_size, self.chunk_length
+        order = self.order_rng.permutation(self.n_train)[:self.n_batches * batch].reshape(-1, batch)
+        signs = self.signs(self.n_batches)
         cpu_start = time.process_time()
         start = last_report = time.perf_counter()
-        for i in range(self.n_batches):
-            idx = bk.index_array(order[i * batch:(i + 1) * batch])
-            sign = float(self.sign_rng.choice((-1.0, 1.0))) if self.cfg.random_sign else 1.0
-            self.state = self.step(self.state, self.X, self.Y, idx, sign, self.hp, self.cfg.lam)
+        for i in range(0, self.n_batches, k):
+            self.state = self.chunk(self.state, self.X, self.Y, bk.index_array(order[i:i + k]),
+                                    bk.asarray(signs[i:i + k]), self.hp, self.cfg.lam)
             if time.perf_counter() - last_report >= REPORT_SECONDS:
-                report(i + 1)
+                report(i + k)
                 last_report = time.perf_counter()
         bk.sync(self.state)
         seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start

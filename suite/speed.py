@@ -1,40 +1,56 @@
-"""How fast is one training minibatch on each backend, and how close to the GEMM roofline?
+"""How fast is EP training on each backend: against the GEMM roofline, and against EP written the
+common way (suite.autograd_ep: torch autograd of the energy at every step), in the same run.
 
-    python -m suite.speed [--backends numpy torch jax torch+compile] [--batch 20] [--repeats 5]
+    python -m suite.speed [--backends numpy torch jax] [--batch 20] [--repeats 5] [--threads 1]
+                          [--out results/speed]
 
-For each net (784-500-10 and 784-500-500-500-10) and backend: the compile / warm-up time of the
-first EP minibatch (T_neg=20, T_pos=4), then the median over repeats of the milliseconds per
-minibatch. The roofline is the same minibatch's matrix products alone, each shape timed as a plain
-GEMM (the fastest of numpy, torch and jax), so `roofline %` says how much of a step is the products.
+For each net at the authors' budgets (784-500-10 at T_neg 20 + T_pos 4, 784-500x3-10 at 50 + 8)
+and each backend, two paths of the same EP minibatch:
+    minibatch   one compiled step per call, from Python (what progress reports and asv time)
+    chunk       CHUNK minibatches per call (jax: one lax.scan; numpy, torch: a loop in Python)
+Compile / warm-up seconds are timed apart. Then every path and the reference run in alternated
+rounds, each round a fixed number of minibatches ended by a sync; the median round is kept. The
+roofline is the minibatch's matrix products alone, each shape timed as a plain GEMM (the fastest of
+numpy, torch and jax). The table, with its provenance, goes to OUT/speed.parquet and OUT/speed.md.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 import backends
 from backends import BackendUnavailable
 
-from .workload import NETS, T_NEG, T_POS, Workload
+from . import records
+from .executors import available_cores, pin_threads
+from .workload import CHUNK, Workload
+
+#: The nets by depth, at the authors' free and nudged budgets (docs/method.md §9).
+SPEED_NETS = {1: ((784, 500, 10), 20, 4), 3: ((784, 500, 500, 500, 10), 50, 8)}
+MINIBATCHES_PER_ROUND = CHUNK
 
 
-def relaxation_gemms(sizes, batch, steps):
-    """(m, k, n) of every matrix product in `steps` free relaxation steps: the input drive once,
-    then each step's bottom-up and top-down products."""
+def relaxation_gemms(sizes, batch, steps, drive=True):
+    """(m, k, n) of every matrix product in `steps` free relaxation steps: the input drive once
+    (unless the caller shares one), then each step's bottom-up and top-down products."""
     pairs = list(zip(sizes[:-1], sizes[1:]))
     per_step = [(batch, a, b) for a, b in pairs[1:]] + [(batch, b, a) for a, b in pairs[1:]]
-    return [(batch, sizes[0], sizes[1])] + per_step * steps
+    return [(batch, sizes[0], sizes[1])] * drive + per_step * steps
 
 
-def minibatch_gemms(sizes, batch, t_neg=T_NEG, t_pos=T_POS):
-    """(m, k, n) of every matrix product in one EP minibatch with random-sign nudging: two
-    relaxations, then the update's correlations of both phases."""
+def minibatch_gemms(sizes, batch, t_neg, t_pos):
+    """(m, k, n) of every matrix product in one EP minibatch with random-sign nudging: one input
+    drive for both phases, their steps, and the update (the first layer's contrast in one product,
+    two for every other layer)."""
     pairs = list(zip(sizes[:-1], sizes[1:]))
-    return (relaxation_gemms(sizes, batch, t_neg) + relaxation_gemms(sizes, batch, t_pos)
-            + [(a, batch, b) for a, b in pairs] * 2)
+    return (relaxation_gemms(sizes, batch, t_neg) + relaxation_gemms(sizes, batch, t_pos, drive=False)
+            + [(sizes[0], batch, sizes[1])] + [(a, batch, b) for a, b in pairs[1:]] * 2)
 
 
 def _median_seconds(fn, number, repeats):
@@ -75,18 +91,103 @@ def roofline_seconds(gemms, repeats):
     return sum(per_shape[shape] for shape in gemms)
 
 
-def time_backend(spec, sizes, batch, repeats, steps_per_repeat=20):
-    """(compile seconds, median seconds per EP minibatch, backend description)."""
-    work = Workload(spec, sizes, batch)
-    compile_seconds = work.warm_up()
-    times = []
+class Reference:
+    """suite.autograd_ep on the workload's network and data, as a timed unit."""
+
+    def __init__(self, work: Workload):
+        import torch
+
+        from .autograd_ep import AutogradEP
+        model = work.backend.to_numpy(work.model.energy)
+        hp = work.hp
+        self.ep = AutogradEP(model.weights, model.biases, hp.eps, hp.beta, hp.T_neg, hp.T_pos, hp.lrs)
+        self.x = torch.tensor(work.backend.to_numpy(work.X), dtype=torch.float32)
+        self.y = torch.tensor(work.backend.to_numpy(work.Y), dtype=torch.float32)
+        self.batch, self.i = work.batch, 0
+
+    def train_minibatch(self):
+        rows = slice((self.i % 8) * self.batch, (self.i % 8 + 1) * self.batch)
+        self.ep.train_step(self.x[rows], self.y[rows], 1.0 - 2.0 * (self.i % 2))
+        self.i += 1
+
+    def describe(self):
+        import torch
+        return {"backend": "reference", "device": "cpu", "threads": torch.get_num_threads(),
+                "torch": torch.__version__}
+
+
+def one_by_one(step, sync=lambda: None):
+    """A round: MINIBATCHES_PER_ROUND calls of step, then sync."""
+    def run():
+        for _ in range(MINIBATCHES_PER_ROUND):
+            step()
+        sync()
+    return run
+
+
+def timed_units(spec: str, sizes, batch, t_neg, t_pos):
+    """(name, path, one round, compile seconds, description) for each of one backend's paths."""
+    work = Workload(spec, sizes, batch, T_neg=t_neg, T_pos=t_pos)
+    units = [(spec, "minibatch", one_by_one(work.train_minibatch, lambda: work.sync(work.state)), work.warm_up())]
+    if "+" not in spec:  # torch.compile would unroll the whole chunk
+        chunked = Workload(spec, sizes, batch, T_neg=t_neg, T_pos=t_pos)
+        units.append((spec, "chunk", lambda: chunked.sync(chunked.train_chunk()), chunked.warm_up_chunk()))
+    return work, [unit + (work.backend.describe(),) for unit in units]
+
+
+def measure(net: int, names, batch: int, repeats: int) -> list[dict]:
+    """Rows for one net: every backend's paths and the reference, timed in alternated rounds."""
+    sizes, t_neg, t_pos = SPEED_NETS[net]
+    units, reference = [], None
+    for spec in names:
+        try:
+            work, found = timed_units(spec, sizes, batch, t_neg, t_pos)
+        except BackendUnavailable as err:
+            print(f"{spec}: skipped ({err})")
+            continue
+        units += found
+        if reference is None and "torch" in spec:
+            reference = Reference(work)
+    if reference is None:
+        reference = Reference(Workload("numpy", sizes, batch, T_neg=t_neg, T_pos=t_pos))
+    reference.train_minibatch()  # autograd's first call allocates: out of the timing
+    units.append(("reference", "autograd per step", one_by_one(reference.train_minibatch), 0.0,
+                  reference.describe()))
+    rounds = {i: [] for i in range(len(units))}
     for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(steps_per_repeat):
-            work.train_minibatch()
-        work.sync(work.state)
-        times.append((time.perf_counter() - start) / steps_per_repeat)
-    return compile_seconds, statistics.median(times), work.backend.describe()
+        for i, (_, _, run, _, _) in enumerate(units):
+            start = time.perf_counter()
+            run()
+            rounds[i].append((time.perf_counter() - start) / MINIBATCHES_PER_ROUND)
+    roofline = roofline_seconds(minibatch_gemms(sizes, batch, t_neg, t_pos), repeats)
+    reference_seconds = statistics.median(rounds[len(units) - 1])
+    rows = []
+    for i, (name, path, _, compile_seconds, info) in enumerate(units):
+        seconds = statistics.median(rounds[i])
+        rows.append({"net": "-".join(map(str, sizes)), "T_neg": t_neg, "T_pos": t_pos, "batch": batch,
+                     "backend": name, "path": path, "ms_per_minibatch": 1e3 * seconds,
+                     "compile_seconds": compile_seconds, "roofline_ms": 1e3 * roofline,
+                     "roofline_fraction": roofline / seconds, "x_reference": reference_seconds / seconds,
+                     "repeats": repeats, **records.provenance(info)})
+    return rows
+
+
+def markdown(table: pd.DataFrame) -> str:
+    shown = table.assign(**{"ms / minibatch": table["ms_per_minibatch"].map("{:.2f}".format),
+                            "compile s": table["compile_seconds"].map("{:.2f}".format),
+                            "roofline %": (100 * table["roofline_fraction"]).map("{:.0f}".format),
+                            "x reference": table["x_reference"].map("{:.1f}".format)})
+    columns = ["net", "T_neg", "T_pos", "batch", "backend", "path", "ms / minibatch", "compile s", "roofline %",
+               "x reference", "threads"]
+    first = table.iloc[0]
+    versions = {k: v for text in table["versions"] for k, v in json.loads(text).items()}
+    return (f"# EP training speed\n\nOne EP minibatch (random-sign nudging, float32, {first['threads']} thread(s) "
+            f"each, {first['cpu']}); median of {first['repeats']} alternated rounds of {MINIBATCHES_PER_ROUND} "
+            f"minibatches. `x reference`: how many times faster than EP written the common way "
+            f"(`suite/autograd_ep.py`, torch autograd of the energy at every step), timed in the same rounds. "
+            f"Commit {first['git_commit'][:10]}{' (modified tree)' if first['git_dirty'] else ''}, "
+            f"{', '.join(f'{k} {v}' for k, v in sorted(versions.items()))}.\n\n"
+            + shown[columns].to_markdown(index=False) + "\n")
 
 
 def main(argv=None):
@@ -95,26 +196,22 @@ def main(argv=None):
                         help="names from %(default)s, or torch+compile")
     parser.add_argument("--batch", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1, help="threads (and cores) for every backend")
+    parser.add_argument("--out", type=Path, default=Path("results/speed"), help="where the table goes")
     args = parser.parse_args(argv)
     unknown = [b for b in args.backends if b not in backends.NAMES + ("torch+compile",)]
     if unknown:
         parser.error(f"--backends: {unknown[0]!r} is unknown; choose from {', '.join(backends.NAMES)}, torch+compile")
+    pin_threads(args.threads, available_cores()[:args.threads])  # before torch and jax start their pools
 
-    print(f"EP minibatch, T_neg={T_NEG}, T_pos={T_POS}, batch {args.batch}, float32; "
-          f"median of {args.repeats} repeats\n")
-    print("| net | backend | device | threads | compile / warm-up s | ms / minibatch | GEMM roofline ms | roofline % |")
-    print("|---|---|---|---|---|---|---|---|")
-    for sizes in NETS.values():
-        roofline = roofline_seconds(minibatch_gemms(sizes, args.batch), args.repeats)
-        for name in args.backends:
-            try:
-                compile_s, step_s, info = time_backend(name, sizes, args.batch, args.repeats)
-            except BackendUnavailable as err:
-                print(f"| {'-'.join(map(str, sizes))} | {name} | skipped: {err} |")
-                continue
-            print(f"| {'-'.join(map(str, sizes))} | {name} | {info['device']} | {info['threads']} | "
-                  f"{compile_s:.3f} | {step_s * 1e3:.2f} | {roofline * 1e3:.2f} | "
-                  f"{100 * roofline / step_s:.0f} |", flush=True)
+    rows = []
+    for net in SPEED_NETS:
+        rows += measure(net, args.backends, args.batch, args.repeats)
+        print(markdown(pd.DataFrame(rows)), flush=True)
+    table = pd.DataFrame(rows)
+    records.save_table(table, args.out / "speed.parquet")
+    records.save_text(markdown(table), args.out / "speed.md")
+    print(f"written: {args.out / 'speed.parquet'}, {args.out / 'speed.md'}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from conftest import Problem
-from suite.algorithms.energy import Pull, energy, input_drive, state_gradient
+from suite.algorithms.energy import Pull, constants, energy, state_gradient
 from suite.engine import glorot_layers
 
 
@@ -18,7 +18,7 @@ def test_state_gradient_is_the_gradient_of_F():
     s = tuple(jnp.asarray(a) * 1.2 - 0.1 for a in p.s0)  # some states outside [0, 1]
     pull = Pull(0.3, tuple(jnp.asarray(a) for a in p.s1))
     auto = jax.grad(lambda s: jnp.sum(energy(jnp, params, x, s, 0.7, y, pull)))(s)
-    hand = state_gradient(params, input_drive(params, x), s, 0.7, y, pull)
+    hand = state_gradient(params, constants(params, x), s, 0.7, y, pull)
     for a, h in zip(auto, hand):
         np.testing.assert_allclose(np.asarray(h), np.asarray(a), atol=1e-12)
 
@@ -84,12 +84,28 @@ def test_relaxation_equals_the_general_step_repeated(problem):
     start = tuple(a * 1.4 - 0.2 for a in p.s0)
     pull = Pull(0.3, p.s1)
     want = start
-    drive = input_drive(p.params, p.x)
+    const = constants(p.params, p.x)
     for _ in range(30):
-        grads = state_gradient(p.params, drive, want, 0.7, p.y, pull)
+        grads = state_gradient(p.params, const, want, 0.7, p.y, pull)
         want = tuple(rho(s - 0.5 * g) for s, g in zip(want, grads))
     got = relax(bk, p.params, p.x, start, 30, 0.5, 0.7, p.y, pull)
     for a, b in zip(got, want):
         np.testing.assert_allclose(a, b, atol=1e-13)
     for a, b in zip(relax(bk, p.params, p.x, start, 0, 0.5), start):  # zero steps: the start itself
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["numpy", "torch", "jax"])
+def test_a_start_in_range_skips_nothing(engines, problem, name):
+    """start_in_range=True (every step in the in-range form) gives the states the general first step
+    gives, from a start inside [0, 1]; the torch backend's fused in-range form included."""
+    pytest.importorskip(name)
+    from suite.algorithms.energy import relax
+    p, engine = problem, engines(name)
+    bk = engine.backend
+    args = bk.asarray((p.params, p.x, p.s0))  # p.s0 is uniform in [0, 1)
+    pull = Pull(0.3, bk.asarray(p.s1))
+    general = relax(bk, *args, 12, 0.5, 0.7, bk.asarray(p.y), pull)
+    in_range = relax(bk, *args, 12, 0.5, 0.7, bk.asarray(p.y), pull, start_in_range=True)
+    for a, b in zip(bk.to_numpy(in_range), bk.to_numpy(general)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)

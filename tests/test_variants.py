@@ -22,29 +22,35 @@ def flat(tree):
 
 
 @pytest.mark.parametrize("name", AVAILABLE)
-def test_symmetric_nudging_is_the_contrast_of_plus_and_minus_beta(engines, problem, name):
-    """ep.train_step(symmetric=True) = theta + lr / (2 beta) * (corr(s+) - corr(s-)), with s+ and s-
-    relaxed from the free fixed point with +beta and -beta, the correlations computed here by hand."""
+@pytest.mark.parametrize("symmetric, sign", [(True, -1.0), (False, -1.0), (False, 1.0)])
+def test_ep_step_is_the_contrast_of_its_phases(engines, problem, name, symmetric, sign):
+    """ep.train_step = theta + lr / beta_ab * (corr(s_a) - corr(s_b)), checked against each phase
+    relaxed on its own (its own input drive) and the correlations of both phases computed here by
+    hand, two products per layer. Symmetric: s_a, s_b relaxed from s_neg with +beta and -beta,
+    beta_ab = 2 beta (the sign is unused); else s_a with sign * beta, s_b = s_neg."""
     p, numpy = problem, engines("numpy")
     beta, T_neg, T_pos = 0.3, 30, 6
     zeros = tuple(np.zeros_like(s) for s in p.s0)
     s_neg = numpy.relax(p.params, p.x, zeros, T_neg)
-    s_plus = numpy.relax(p.params, p.x, s_neg, T_pos, beta=beta, y=p.y)
-    s_minus = numpy.relax(p.params, p.x, s_neg, T_pos, beta=-beta, y=p.y)
+    if symmetric:
+        s_a, s_b = (numpy.relax(p.params, p.x, s_neg, T_pos, beta=b, y=p.y) for b in (beta, -beta))
+        beta_ab = 2 * beta
+    else:
+        s_a, s_b, beta_ab = numpy.relax(p.params, p.x, s_neg, T_pos, beta=sign * beta, y=p.y), s_neg, sign * beta
     want_w, want_b = [], []
     for l, lr in enumerate(p.lrs):
-        below = [rho(p.x if l == 0 else s[l - 1]) for s in (s_plus, s_minus)]
-        here = [rho(s[l]) for s in (s_plus, s_minus)]
+        below = [rho(p.x if l == 0 else s[l - 1]) for s in (s_a, s_b)]
+        here = [rho(s[l]) for s in (s_a, s_b)]
         contrast_w = (below[0].T @ here[0] - below[1].T @ here[1]) / len(p.x)
         contrast_b = (here[0] - here[1]).mean(axis=0)
-        want_w.append(p.params.weights[l] + lr / (2 * beta) * contrast_w)
-        want_b.append(p.params.biases[l] + lr / (2 * beta) * contrast_b)
+        want_w.append(p.params.weights[l] + lr / beta_ab * contrast_w)
+        want_b.append(p.params.biases[l] + lr / beta_ab * contrast_b)
 
     engine = engines(name)
     hp = ep.EPHyper(0.5, beta, T_neg, T_pos, p.lrs)
-    step = engine.compiled(ep.train_step, symmetric=True)
+    step = engine.compiled(ep.train_step, symmetric=symmetric)
     bk = engine.backend
-    got, got_s_neg = bk.to_numpy(step(*bk.asarray((p.params, p.x, p.y, zeros)), -1.0, hp))  # sign: unused
+    got, got_s_neg = bk.to_numpy(step(*bk.asarray((p.params, p.x, p.y, zeros)), sign, hp))
     np.testing.assert_allclose(flat(got), flat((want_w, want_b)), rtol=0, atol=1e-10)
     np.testing.assert_allclose(flat(got_s_neg), flat(s_neg), rtol=0, atol=1e-10)
     assert np.max(np.abs(flat(got) - flat(p.params))) > 1e-4  # the update is not nothing
@@ -53,13 +59,14 @@ def test_symmetric_nudging_is_the_contrast_of_plus_and_minus_beta(engines, probl
 def signs_of_an_epoch(random_sign: bool) -> set:
     trainer = Trainer(RunConfig(dataset="synthetic", sizes=(64, 8, 10), train_size=400,
                                 random_sign=random_sign), data.load("synthetic"))
-    step, signs = trainer.step, []
+    chunk, signs = trainer.chunk, []
 
-    def recording(state, X, Y, idx, sign, hp, lam):
-        signs.append(sign)
-        return step(state, X, Y, idx, sign, hp, lam)
-    trainer.step = recording
+    def recording(state, X, Y, idx, chunk_signs, hp, lam):
+        signs.extend(np.asarray(chunk_signs).tolist())
+        return chunk(state, X, Y, idx, chunk_signs, hp, lam)
+    trainer.chunk = recording
     trainer.epoch()
+    assert len(signs) == trainer.n_batches
     return set(signs)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from .energy import Layers, Pull, relax, rho
+from .energy import Layers, Pull, constants, relax, rho
 
 
 class EPHyper(NamedTuple):
@@ -15,37 +15,43 @@ class EPHyper(NamedTuple):
     lrs: tuple
 
 
-def correlations(xp, x, s):
-    """mean_batch rho(s_{l-1})^T rho(s_l) and mean_batch rho(s_l): -dE/dW_l and -dE/db_l."""
-    r = [rho(x)] + [rho(sl) for sl in s]
-    batch = x.shape[0]
-    weights = tuple(r[l - 1].T @ r[l] / batch for l in range(1, len(r)))
-    biases = tuple(xp.mean(r[l], axis=0) for l in range(1, len(r)))
-    return Layers(weights, biases)
-
-
 def ep_update(backend, params: Layers, x, s_pos, s_neg, beta, lrs) -> Layers:
-    """theta += eta_l / beta * (corr(s_pos) - corr(s_neg)): the contrastive, local rule."""
-    pos, neg = correlations(backend.xp, x, s_pos), correlations(backend.xp, x, s_neg)
-    return Layers(*(tuple(p + lr / beta * (a - b) for p, lr, a, b in zip(ps, lrs, pa, na))
-                    for ps, pa, na in zip(params, pos, neg)))
+    """theta += eta_l / beta * mean_batch[corr(s_pos) - corr(s_neg)]: the contrastive, local rule,
+    with corr_l = rho(s_{l-1})^T rho(s_l) for W_l and rho(s_l) for b_l. The first layer's input x
+    is the same in both phases, so its contrast is one product, rho(x)^T (rho(s_pos_1) - rho(s_neg_1));
+    each step size eta_l / (beta * batch) scales a (batch, n) factor, not the larger product, and
+    the product is added to W_l by the backend (in place where it can: params are given away)."""
+    xp, batch, add = backend.xp, x.shape[0], backend.add_product
+    pos, neg = [rho(sl) for sl in s_pos], [rho(sl) for sl in s_neg]
+    rates = [lr / (beta * batch) for lr in lrs]
+    first = add(params.weights[0], rho(x).T, rates[0] * (pos[0] - neg[0]))
+    others = [add(add(w, (r * a).T, b), (-r * c).T, d)
+              for w, r, a, b, c, d in zip(params.weights[1:], rates[1:], pos, pos[1:], neg, neg[1:])]
+    biases = tuple(p + r * xp.sum(a - b, axis=0) for p, r, a, b in zip(params.biases, rates, pos, neg))
+    return Layers((first, *others), biases)
 
 
 def phases(backend, params: Layers, x, y, s_init, sign, hp: EPHyper, symmetric: bool,
-           pull: Pull | None = None):
-    """Free phase, then nudged phase(s). Returns s_neg and the (s_a, s_b, beta_ab) the update uses."""
-    s_neg = relax(backend, params, x, s_init, hp.T_neg, hp.eps, pull=pull)
+           pull: Pull | None = None, start_in_range: bool = True):
+    """Free phase, then nudged phase(s), sharing one input drive and transposed weights (x and the
+    weights do not change between them). start_in_range: s_init lies in [0, 1] (zeros, EP's earlier
+    fixed points; not IEP's prediction). Returns s_neg and the (s_a, s_b, beta_ab) the update uses."""
+    const = constants(params, x, backend.transpose)
+    relaxed = True if start_in_range else hp.T_neg > 0  # s_neg lies in [0, 1] once it has relaxed
+
+    def nudged(beta):
+        return relax(backend, params, x, s_neg, hp.T_pos, hp.eps, beta, y, pull, const, relaxed)
+
+    s_neg = relax(backend, params, x, s_init, hp.T_neg, hp.eps, pull=pull, const=const,
+                  start_in_range=start_in_range)
     if symmetric:
-        s_plus = relax(backend, params, x, s_neg, hp.T_pos, hp.eps, hp.beta, y, pull)
-        s_minus = relax(backend, params, x, s_neg, hp.T_pos, hp.eps, -hp.beta, y, pull)
-        return s_neg, s_plus, s_minus, 2.0 * hp.beta
+        return s_neg, nudged(hp.beta), nudged(-hp.beta), 2.0 * hp.beta
     beta = sign * hp.beta
-    s_pos = relax(backend, params, x, s_neg, hp.T_pos, hp.eps, beta, y, pull)
-    return s_neg, s_pos, s_neg, beta
+    return s_neg, nudged(beta), s_neg, beta
 
 
 def train_step(backend, params: Layers, x, y, s_init, sign, hp: EPHyper, symmetric: bool,
-               pull: Pull | None = None):
+               pull: Pull | None = None, start_in_range: bool = True):
     """One EP minibatch: returns the updated parameters and the free fixed point s_neg."""
-    s_neg, s_a, s_b, beta = phases(backend, params, x, y, s_init, sign, hp, symmetric, pull)
+    s_neg, s_a, s_b, beta = phases(backend, params, x, y, s_init, sign, hp, symmetric, pull, start_in_range)
     return ep_update(backend, params, x, s_a, s_b, beta, hp.lrs), s_neg

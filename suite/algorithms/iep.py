@@ -10,6 +10,6 @@ def train_step(backend, params: Layers, init_params: Layers, x, y, sign, hp: ep.
     """EP from the initializer's prediction (with the lam pull), then one initializer SGD step
     towards the free fixed point s_neg."""
     f = feedforward.predict(init_params, x)
-    params, s_neg = ep.train_step(backend, params, x, y, f, sign, hp, symmetric, Pull(lam, f))
+    params, s_neg = ep.train_step(backend, params, x, y, f, sign, hp, symmetric, Pull(lam, f), start_in_range=False)
     init_params = feedforward.initializer_update(backend, init_params, x, s_neg, hp.lrs, global_loss)
     return params, init_params

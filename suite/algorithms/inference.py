@@ -55,7 +55,8 @@ def final_state(backend, model: Model, x, steps, eps, lam=0.0, *, kind: str):
         return feedforward.predict(model.feedforward, x)[-1]
     if kind == "relax":
         sizes = [x.shape[1]] + [b.shape[0] for b in model.energy.biases]
-        return relax(backend, model.energy, x, zero_state(backend, sizes, x.shape[0]), steps, eps)[-1]
+        return relax(backend, model.energy, x, zero_state(backend, sizes, x.shape[0]), steps, eps,
+                     start_in_range=True)[-1]
     f = feedforward.predict(model.feedforward, x)
     return relax(backend, model.energy, x, f, steps, eps, pull=Pull(lam, f))[-1]
 
