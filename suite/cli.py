@@ -114,18 +114,24 @@ def _run(args) -> int:
 
 def _print_summary(directory: Path) -> None:
     """Rewrite summary.md / summary.csv from the stored tables and print them."""
-    from . import records, study
+    from . import records
     rows, residuals = records.load_table(directory), records.load_table(directory, "residuals")
-    stored = directory / "study.toml"
-    tol = study.from_text(stored.read_text(), str(stored)).residual_tol if stored.exists() else 1e-3
-    records.write_summary(rows, directory, residuals, tol)
+    settings = _stored_study(directory)
+    records.write_summary(rows, directory, residuals, settings.residual_tol, settings.collapse_error)
     print(f"\n# {directory.name}\n\n{(directory / 'summary.md').read_text()}")
+
+
+def _stored_study(directory: Path):
+    """The study stored beside its results (its settings: residual_tol, collapse_error), or defaults."""
+    from . import study
+    stored = directory / "study.toml"
+    return study.from_text(stored.read_text(), str(stored)) if stored.exists() else study.Study("", "", ())
 
 
 def _plot(args) -> int:
     from .plots import draw_all
     for directory in _study_dirs(args.results, args.studies):
-        paths = draw_all(directory)
+        paths = draw_all(directory, _stored_study(directory).collapse_error)
         if paths:
             print(f"{len(paths)} figures in {directory / 'figures'}/ (headline: {paths[0]})")
         else:

@@ -12,22 +12,19 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from . import records  # noqa: E402
+from . import records, variants  # noqa: E402
 
 FIGURES = ("headline_cost", "headline_seconds", "learning_curves", "train_seconds", "torch_vs_jax")
 #: No date in the files: figures redrawn from unchanged tables are byte for byte the same.
 FIXED_METADATA = {"svg": {"Date": None}, "png": {}}
 
 
+KIND_NAMES = {"relax": "relax@T from zeros", "ff": "ff", "ff+relax": "ff+relax@T"}
+
+
 def series_label(row) -> str:
-    """What a mark is; the training budgets go in the panel title (they differ by depth)."""
-    if row["algorithm"] == "bp":
-        return "bp: feedforward net"
-    if row["algorithm"] == "ep":
-        return "EP: relax@T from zeros"
-    if row["mode_kind"] == "ff":
-        return "IEP: initializer alone (ff)"
-    return "IEP: relax@T from f" if row["mode_kind"] == "ff+relax" else "IEP: relax@T from zeros"
+    """A variant and the kind of its inference mode: 'IEP lam=0.1: ff+relax@T'."""
+    return row["variant"] if row["algorithm"] == "bp" else f"{row['variant']}: {KIND_NAMES[row['mode_kind']]}"
 
 
 def budgets(rows: pd.DataFrame) -> str:
@@ -40,29 +37,54 @@ def budgets(rows: pd.DataFrame) -> str:
     return "; ".join(parts)
 
 
-def cost_points(rows: pd.DataFrame) -> pd.DataFrame:
-    """Final test error per (depth, series, T): mean over seeds (and backends, for cost)."""
-    final = records.final_rows(rows).copy()
-    final = final[~((final["algorithm"] == "iep") & (final["mode_kind"] == "relax"))]
-    final["series"] = final.apply(series_label, axis=1)
-    final["error %"] = 100 * final["error"]
-    return final
+def with_outcome(rows: pd.DataFrame, collapse_error: float) -> pd.DataFrame:
+    """rows with their variant, series and 'trained': whether the run's best primary mode ended
+    below collapse_error (a seed that did not train is drawn apart, never in a curve)."""
+    rows = variants.with_variants(rows)
+    final = records.final_rows(rows)
+    best = final[final.apply(records.primary_mode, axis=1)].groupby("run_id")["error"].min()
+    rows = rows.assign(trained=rows["run_id"].map(best < collapse_error).fillna(False).astype(bool),
+                       **{"error %": 100 * rows["error"]})
+    return rows.assign(series=rows.apply(series_label, axis=1)) if not rows.empty else rows
+
+
+def cost_points(rows: pd.DataFrame, collapse_error: float = variants.COLLAPSE_ERROR) -> pd.DataFrame:
+    """Final test error per run, mode and budget T (IEP's relax from zeros left out)."""
+    final = with_outcome(records.final_rows(rows), collapse_error)
+    return final[~((final["algorithm"] == "iep") & (final["mode_kind"] == "relax"))]
 
 
 MATCH_TOLERANCE = 0.5  # percentage points: errors this close count as matched
 
 
 def savings_text(points: pd.DataFrame) -> str:
-    """At the best error both EP and IEP reach, how many times IEP's multiply-adds EP needs."""
-    ep = points[points["algorithm"] == "ep"].groupby("mult_adds")["error %"].mean()
-    iep = points[points["algorithm"] == "iep"].groupby("mult_adds")["error %"].mean()
-    if ep.empty or iep.empty:
+    """At the best median error both an EP and an IEP variant reach (trained seeds), how many times
+    the IEP variant's multiply-adds the EP variant needs, naming both."""
+    medians = points[points["trained"]].groupby(["algorithm", "series", "mult_adds"])["error %"].median()
+    if not {"ep", "iep"} <= set(medians.index.get_level_values("algorithm")):
         return ""
+    ep, iep = medians["ep"], medians["iep"]
     target = max(ep.min(), iep.min())
-    ep_cost = ep[ep <= target + MATCH_TOLERANCE].index.min()
-    iep_cost = iep[iep <= target + MATCH_TOLERANCE].index.min()
-    return (f"at {target:.1f}% test error (the best both reach)\n"
-            f"EP needs {ep_cost / iep_cost:.2g}x IEP's multiply-adds")
+    ep_series, ep_cost = min(ep[ep <= target + MATCH_TOLERANCE].index, key=lambda key: key[1])
+    iep_series, iep_cost = min(iep[iep <= target + MATCH_TOLERANCE].index, key=lambda key: key[1])
+    return (f"at {target:.1f}% test error (median, the best both reach):\n{ep_series}\nneeds "
+            f"{ep_cost / iep_cost:.2g}x the multiply-adds of\n{iep_series}")
+
+
+def legend_height(series, least: float) -> float:
+    """A figure's height in inches that leaves its legend (a line per series) room above the caption."""
+    return max(least, 0.2 * len(series) + 1.8)
+
+
+def draw_outcomes(ax, data: pd.DataFrame, x: str, order, last: bool, estimator="median") -> None:
+    """Trained seeds: the median line with the range as a band, per series. Seeds that did not
+    train: an x at each of their points."""
+    sns.lineplot(data=data[data["trained"]], x=x, y="error %", hue="series", hue_order=order, marker="o",
+                 errorbar=("pi", 100), estimator=estimator, ax=ax, legend=last)
+    collapsed = data[~data["trained"]]
+    if not collapsed.empty:
+        ax.scatter(collapsed[x], collapsed["error %"], marker="x", s=40, color="crimson", zorder=5,
+                   label="seed that did not train")
 
 
 def unfinished_note(rows: pd.DataFrame) -> str:
@@ -94,18 +116,14 @@ def _panels(data: pd.DataFrame, height: float = 4.6):
         yield fig, ax, here, ax is axes[0][-1]
 
 
-def headline(rows: pd.DataFrame, out: Path, x: str, name: str) -> list[Path]:
-    points = cost_points(rows)
+def headline(rows: pd.DataFrame, out: Path, x: str, name: str, collapse_error: float) -> list[Path]:
+    points = cost_points(rows, collapse_error)
     order = sorted(points["series"].unique())
-    for fig, ax, here, last in _panels(points, height=5.4):
-        if x == "mult_adds":  # the cost is exact, so seeds share x: band over seeds
-            sns.lineplot(data=here, x=x, y="error %", hue="series", hue_order=order, marker="o",
-                         errorbar=("pi", 100), estimator="mean", ax=ax, legend=last)
-        else:  # measured seconds differ per seed: one mean point per (series, backend, T), in T order
-            means = (here.groupby(["series", "backend", "steps"])[[x, "error %"]].mean().reset_index()
-                     .sort_values("steps"))
-            sns.lineplot(data=means, x=x, y="error %", hue="series", hue_order=order, style="backend",
-                         marker="o", estimator=None, sort=False, ax=ax, legend=last)
+    for fig, ax, here, last in _panels(points, height=legend_height(order, 5.4)):
+        if x == "mult_adds":  # the cost is exact, so seeds share x: the band runs over seeds
+            draw_outcomes(ax, here, x, order, last)
+        else:  # measured seconds differ per seed: a point per seed, the line through the medians
+            draw_outcomes(ax, here, x, order, last, estimator=None)
         ax.set(xscale="log", yscale="log")
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("multiply-adds per sample (log)" if x == "mult_adds" else
@@ -113,53 +131,56 @@ def headline(rows: pd.DataFrame, out: Path, x: str, name: str) -> list[Path]:
         ax.set_ylabel("test error, % (log)")
         ax.grid(True, which="both", alpha=0.3)
         if x == "mult_adds":
-            ax.text(0.5, -0.22, savings_text(here), transform=ax.transAxes, fontsize=9, ha="center",
+            ax.text(0.5, -0.22, savings_text(here), transform=ax.transAxes, fontsize=8, ha="center",
                     va="top", bbox=dict(facecolor="white", alpha=0.8, edgecolor="0.7"))
         if last:
-            sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title=None)
+            ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
     what = "multiply-adds" if x == "mult_adds" else "measured time"
-    spread = "band: range over seeds" if x == "mult_adds" else "solid torch, dashed jax"
-    caption = (f"Test error at the last checkpoint against inference {what}. A curve runs over the relaxation "
-               f"budget T; points are single forward passes. {rows.iloc[0]['dataset']}; mean over seeds, "
-               f"{spread}." + unfinished_note(rows))
+    spread = "median over the seeds that trained, band: their range" if x == "mult_adds" else \
+        "one point per seed and budget"
+    caption = (f"Test error at the last checkpoint against inference {what}, per variant. A curve runs over the "
+               f"relaxation budget T; ff points are single forward passes. {rows.iloc[0]['dataset']}; {spread}; "
+               f"x: a seed that did not train (final error >= {100 * collapse_error:g}%)." + unfinished_note(rows))
     return _finish(fig, caption, out, name)
 
 
-def learning_curves(rows: pd.DataFrame, out: Path) -> list[Path]:
-    data = rows[(rows["split"] == "test") & rows.apply(records.primary_mode, axis=1)].copy()
-    data["series"] = data.apply(series_label, axis=1)
-    data["error %"] = 100 * data["error"]
+def learning_curves(rows: pd.DataFrame, out: Path, collapse_error: float) -> list[Path]:
+    data = rows[(rows["split"] == "test") & rows.apply(records.primary_mode, axis=1)]
+    data = with_outcome(data, collapse_error)
     order = sorted(data["series"].unique())
     diverged = rows[(rows["status"] == "diverged") & (rows["split"] == "")]
-    for fig, ax, here, last in _panels(data):
-        sns.lineplot(data=here[here["status"] == "ok"], x="epoch", y="error %", hue="series", hue_order=order,
-                     marker="o", errorbar=("pi", 100), ax=ax, legend=last)
+    for fig, ax, here, last in _panels(data, height=legend_height(order, 4.6)):
+        draw_outcomes(ax, here[here["status"] == "ok"], "epoch", order, last)
         stopped = diverged[diverged["depth"] == here["depth"].iloc[0]]
         if not stopped.empty:  # where a run diverged: a cross at the top, not a silent gap
-            ax.scatter(stopped["epoch"], [100] * len(stopped), marker="X", s=80, color="crimson",
+            ax.scatter(stopped["epoch"], [100] * len(stopped), marker="X", s=80, color="black",
                        label=f"diverged ({len(stopped)} run{'s' if len(stopped) > 1 else ''})", zorder=5)
         ax.set(yscale="log", xlabel="epoch (0 = untrained)", ylabel="test error, % (log)",
                xticks=sorted(here["epoch"].unique()))
         ax.grid(True, which="both", alpha=0.3)
-        if last and ax.get_legend():
-            sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title=None)
-    return _finish(fig, "Test error of each algorithm's own inference mode (relax@T_neg, ff, ff+relax@T_neg) "
-                   "after every epoch; mean over seeds and backends of the runs that finished, band: range; "
-                   "a red cross marks the epoch where a run diverged." + unfinished_note(rows), out,
-                   "learning_curves")
+        if last and ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
+    return _finish(fig, "Test error of each variant's own inference modes (relax@T_neg, ff, ff+relax@T_neg) after "
+                   "every epoch: the median over the seeds that trained, band: their range; x: a seed that did not "
+                   f"train (final error >= {100 * collapse_error:g}%); a black cross marks the epoch where a run "
+                   "diverged." + unfinished_note(rows), out, "learning_curves")
+
+
+def across_backends_and_depths(rows: pd.DataFrame) -> pd.DataFrame:
+    """rows with the variant named apart from the backend, with the layer sizes given (by depth)."""
+    return variants.with_variants(rows, exclude=("backend",), given=("sizes",))
 
 
 def per_epoch_seconds(rows: pd.DataFrame) -> pd.DataFrame:
-    epochs = rows[(rows["epoch"] >= 1) & (rows["split"] != "")].drop_duplicates(["run_id", "epoch"]).copy()
-    epochs["ms per minibatch"] = 1000 * epochs["train_seconds"] / epochs["train_batches"]
-    epochs["label"] = [a if a == "bp" else f"{a} T_neg={t}" for a, t in zip(epochs["algorithm"], epochs["T_neg"])]
-    return epochs
+    epochs = rows[(rows["epoch"] >= 1) & (rows["split"] != "")].drop_duplicates(["run_id", "epoch"])
+    epochs = across_backends_and_depths(epochs)
+    return epochs.assign(**{"ms per minibatch": 1000 * epochs["train_seconds"] / epochs["train_batches"]})
 
 
 def train_seconds(rows: pd.DataFrame, out: Path) -> list[Path]:
     epochs = per_epoch_seconds(rows)
     fig, ax = plt.subplots(figsize=(6.5, 4.4))
-    sns.lineplot(data=epochs, x="depth", y="train_seconds", hue="algorithm", style="backend", marker="o",
+    sns.lineplot(data=epochs, x="depth", y="train_seconds", hue="variant", style="backend", marker="o",
                  estimator="median", errorbar=("pi", 100), ax=ax)
     ax.set(yscale="log", xlabel="hidden layers", ylabel="training seconds per epoch (log)",
            xticks=sorted(epochs["depth"].unique()))
@@ -171,10 +192,10 @@ def train_seconds(rows: pd.DataFrame, out: Path) -> list[Path]:
 
 def torch_vs_jax(rows: pd.DataFrame, out: Path) -> list[Path]:
     epochs = per_epoch_seconds(rows)
-    epochs["config"] = [f"{lab}, depth {d}" for lab, d in zip(epochs["label"], epochs["depth"])]
+    epochs["config"] = [f"{v}, depth {d}" for v, d in zip(epochs["variant"], epochs["depth"])]
     final = records.final_rows(rows)
-    final = final[final.apply(records.primary_mode, axis=1)].copy()
-    final["config"] = [f"{m}, {a}, depth {d}" for m, a, d in zip(final["mode"], final["algorithm"], final["depth"])]
+    final = across_backends_and_depths(final[final.apply(records.primary_mode, axis=1)])
+    final["config"] = [f"{v} {m}, depth {d}" for m, v, d in zip(final["mode"], final["variant"], final["depth"])]
     fig, axes = plt.subplots(1, 2, figsize=(13, 0.45 * max(epochs["config"].nunique(), final["config"].nunique()) + 2))
     sns.barplot(data=epochs, y="config", x="ms per minibatch", hue="backend", estimator="median",
                 errorbar=("pi", 100), ax=axes[0])
@@ -186,7 +207,7 @@ def torch_vs_jax(rows: pd.DataFrame, out: Path) -> list[Path]:
                    "(right). Medians over epochs / seeds; whiskers: range.", out, "torch_vs_jax")
 
 
-def draw_all(directory: Path) -> list[Path]:
+def draw_all(directory: Path, collapse_error: float = variants.COLLAPSE_ERROR) -> list[Path]:
     """Every figure for one results directory, from its stored tables."""
     directory = Path(directory)
     rows = records.load_table(directory)
@@ -196,9 +217,9 @@ def draw_all(directory: Path) -> list[Path]:
     out = directory / "figures"
     out.mkdir(parents=True, exist_ok=True)
     sns.set_theme(style="whitegrid", context="notebook")
-    paths = headline(rows, out, "mult_adds", "headline_cost")
-    paths += headline(rows, out, "seconds_per_10k", "headline_seconds")
-    paths += learning_curves(rows, out)
+    paths = headline(rows, out, "mult_adds", "headline_cost", collapse_error)
+    paths += headline(rows, out, "seconds_per_10k", "headline_seconds", collapse_error)
+    paths += learning_curves(rows, out, collapse_error)
     paths += train_seconds(rows, out)
     if finished["backend"].nunique() > 1:
         paths += torch_vs_jax(rows, out)

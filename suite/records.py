@@ -23,6 +23,7 @@ import pandas as pd
 
 from .algorithms.inference import PRIMARY_KINDS, modes
 from .config import RunConfig
+from .variants import COLLAPSE_ERROR, outcomes, with_variants
 
 SCHEMA_VERSION = 3  # 2: status rows and the note column; 3: the code_fingerprint column
 #: Columns every row has, beyond the RunConfig fields (see tests/test_harness.py). A run's status is
@@ -142,19 +143,25 @@ def primary_mode(row) -> bool:
     return row["mode"] in modes(PRIMARY_KINDS[row["algorithm"]], (row["T_neg"],))
 
 
-def summary(rows: pd.DataFrame) -> pd.DataFrame:
-    """Final test error (%) per algorithm x depth x budget x mode x backend: mean and spread over seeds."""
+def summary(rows: pd.DataFrame, collapse_error: float = COLLAPSE_ERROR) -> pd.DataFrame:
+    """Final test error of every variant's primary modes, judged over its seeds (variants.outcomes)."""
+    rows = with_variants(rows)
     final = final_rows(rows)
-    final = final[final.apply(primary_mode, axis=1)]
-    grouped = final.groupby(["algorithm", "depth", "T_neg", "lam", "mode", "backend"])["error"]
-    table = grouped.agg(["mean", "std", "count"]).reset_index()
-    table["test error %"] = [f"{100 * m:.2f} ± {100 * (0 if pd.isna(s) else s):.2f}"
-                             for m, s in zip(table["mean"], table["std"])]
-    table.loc[table["algorithm"] == "bp", "T_neg"] = 0
-    wide = table.pivot_table(index=["algorithm", "depth", "T_neg", "lam", "mode"], columns="backend",
-                             values="test error %", aggfunc="first")
-    seeds = table.groupby(["algorithm", "depth", "T_neg", "lam", "mode"])["count"].max().rename("seeds")
-    return wide.join(seeds).reset_index()
+    return outcomes(final[final.apply(primary_mode, axis=1)], rows.drop_duplicates("run_id"), collapse_error)
+
+
+def summary_markdown(table: pd.DataFrame) -> str:
+    """The summary as a Markdown table: errors in %, the range as min-max."""
+    def number(value):
+        return "-" if pd.isna(value) else f"{value:.2f}"
+    shown = pd.DataFrame({
+        "variant": table["variant"], "mode": table["mode"],
+        "seeds trained": [f"{t} of {n}" for t, n in zip(table["trained"], table["seeds"])],
+        "median %": table["median %"].map(number),
+        "range %": [f"{number(a)}-{number(b)}" for a, b in zip(table["min %"], table["max %"])],
+        "mean ± std % (trained seeds)": [f"{number(m)} ± {number(s)}" if not pd.isna(m) else "-"
+                                         for m, s in zip(table["mean % (trained)"], table["std % (trained)"])]})
+    return shown.to_markdown(index=False)
 
 
 def unfinished(rows: pd.DataFrame) -> pd.DataFrame:
@@ -186,12 +193,14 @@ def mixed_code_note(rows: pd.DataFrame) -> str:
 
 
 def write_summary(rows: pd.DataFrame, directory: Path, residuals: pd.DataFrame | None = None,
-                  tol: float = 1e-3) -> pd.DataFrame:
-    table = summary(rows)
+                  tol: float = 1e-3, collapse_error: float = COLLAPSE_ERROR) -> pd.DataFrame:
+    table = summary(rows, collapse_error)
     atomic_write(Path(directory) / "summary.csv", lambda tmp: table.to_csv(tmp, index=False))
     warning = mixed_code_note(rows)
-    text = (f"{warning}\n\n" if warning else "") + "## Final test error %, mean ± std over seeds\n\n"
-    text += table.to_markdown(index=False) + "\n"
+    text = (f"{warning}\n\n" if warning else "") + "## Final test error of each variant, over its seeds\n\n"
+    text += (f"A seed trained when its final error is below {100 * collapse_error:g}%; the mean and standard "
+             "deviation are over the trained seeds only (a mean over trained and collapsed seeds describes "
+             "neither).\n\n" + summary_markdown(table) + "\n")
     stopped = unfinished(rows)
     if not stopped.empty:
         text += ("\n## Runs that did not finish (not in the means above)\n\n"

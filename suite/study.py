@@ -4,6 +4,7 @@
     ladder = [1, 2, 4, 8, 16, 32, 64]   # relax@T budgets evaluated at the last checkpoint
     checkpoints = [1, 5, 10]            # epochs to evaluate at (default: every epoch; last: always)
     timing_repeats = 3                  # timed passes per inference measurement (median kept)
+    collapse_error = 0.5                # a seed whose final error is at or above this did not train
     [base]                              # RunConfig fields every run shares
     dataset = "mnist"
     [[runs]]                            # lists expand to a product ...
@@ -44,12 +45,13 @@ class Study:
     residual_steps: int = 64
     residual_tol: float = 1e-3
     timing_repeats: int = 3  # timed passes per inference measurement (the median is kept)
+    collapse_error: float = 0.5  # a seed whose final error is at or above this did not train
     source: str = ""
     text: str = field(default="", compare=False)  # the TOML as written, stored beside the results
 
 
 STUDY_KEYS = {"name", "description", "ladder", "checkpoints", "ladder_splits", "residual_steps", "residual_tol",
-              "timing_repeats", "base", "runs"}
+              "timing_repeats", "collapse_error", "base", "runs"}
 BLOCK_KEYS = set(RUN_FIELDS) | {"zip", "exclude"}
 SPLITS = ("train", "validation", "test")
 
@@ -163,8 +165,12 @@ def from_dict(data: dict, source: str, text: str = "") -> Study:
     tol = data.get("residual_tol", 1e-3)
     if not isinstance(tol, (int, float)) or isinstance(tol, bool) or not tol > 0:
         _error(source, "residual_tol", f"{tol!r} is not allowed; give a number > 0")
+    collapse = data.get("collapse_error", 0.5)
+    if not isinstance(collapse, (int, float)) or isinstance(collapse, bool) or not 0 < collapse <= 1:
+        _error(source, "collapse_error", f"{collapse!r} is not allowed; give an error rate in (0, 1]")
     return Study(name, str(data.get("description", "")), tuple(runs), tuple(sorted(set(ladder))),
-                 tuple(sorted(set(checkpoints))), tuple(splits), residual_steps, float(tol), repeats, source, text)
+                 tuple(sorted(set(checkpoints))), tuple(splits), residual_steps, float(tol), repeats,
+                 float(collapse), source, text)
 
 
 def _whole(value, low: int) -> bool:

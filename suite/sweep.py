@@ -137,7 +137,7 @@ def run_study(study: Study, results_dir: Path, executor=None, force: bool = Fals
             progress.done(identifier, f"[{done}/{len(pending)} done] run {outcome.index + 1}, {describe(cfg)}: {what}")
         progress.close()
         table, residuals = save_tables(store, configs, finished, skipped, outdated)
-        records.write_summary(table, store.directory, residuals, study.residual_tol)
+        records.write_summary(table, store.directory, residuals, study.residual_tol, study.collapse_error)
         records.save_text(study.text, store.directory / "study.toml")
     progress.print(f"{len(configs)} runs ({len(pending)} run now, {len(skipped)} skipped) in "
                    f"{duration(progress.elapsed())}; tables in {store.directory}/")

@@ -1,0 +1,86 @@
+"""Variants and their outcomes over seeds.
+
+A variant is a run's whole configuration except its seed: every table and figure keys on it, so
+runs that differ in anything (T_neg, symmetric, init, ...) are never averaged as if they were seeds.
+Training either works or collapses to chance, so a variant is judged by how many of its seeds
+trained, and by the median and range of their errors; a mean over trained and collapsed seeds
+describes neither, and the mean is given over the trained seeds only.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+#: The fields that make a variant, in the order a label names them.
+LABEL_ORDER = ("algorithm", "dataset", "sizes", "T_neg", "T_pos", "lam", "init", "symmetric", "random_sign",
+               "initializer_loss", "bp_loss", "beta", "eps", "lrs", "epochs", "batch_size", "train_size",
+               "eval_size", "backend", "dtype", "device", "data_dir")
+NOT_VARIANT = ("seed", "eval_modes")  # what varies across a variant's runs; what follows from T_neg
+OUTCOME_COLUMNS = ("variant", "mode", "seeds", "trained", "median %", "min %", "max %", "mean % (trained)",
+                   "std % (trained)")
+COLLAPSE_ERROR = 0.5  # a final error at or above this is a seed that did not train (chance is 0.9)
+
+
+class VariantCollision(AssertionError):
+    """Two rows claim the same variant, mode and seed: an error in the code, never averaged away."""
+
+
+def label_fields(runs: pd.DataFrame, exclude=(), given=()) -> list[str]:
+    """The fields a label names: the algorithm, then in LABEL_ORDER every field whose value is not
+    already fixed by the fields before it (fields that vary together, like sizes and lrs, show once).
+    `given` fields are known from elsewhere (a figure's axis or panel): they fix others, unnamed."""
+    chosen = ["algorithm", *given]
+    for name in LABEL_ORDER[1:]:
+        if name not in exclude and name not in chosen and \
+                (runs.groupby(chosen, dropna=False)[name].nunique(dropna=False) > 1).any():
+            chosen.append(name)
+    return [name for name in chosen if name not in given]
+
+
+def _part(name: str, value) -> str:
+    if name == "algorithm":
+        return str(value).upper()
+    if name == "sizes":
+        return str(value).replace(" ", "-")
+    if name in ("dataset", "backend", "dtype"):
+        return str(value)
+    if isinstance(value, bool):
+        return name if value else f"no {name}"
+    return f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
+
+
+def with_variants(rows: pd.DataFrame, exclude=(), given=()) -> pd.DataFrame:
+    """rows with a 'variant' column: a readable label, unique per configuration-but-seed (but for
+    the fields in exclude, such as the backend where a figure compares backends, and together with
+    the given fields)."""
+    runs = rows.drop_duplicates("run_id")
+    fields = label_fields(runs, exclude, given)
+    labels = {run_id: " ".join(_part(name, run[name]) for name in fields)
+              for run_id, run in runs.set_index("run_id").iterrows()}
+    return rows.assign(variant=rows["run_id"].map(labels))
+
+
+def check_no_collisions(rows: pd.DataFrame, keys) -> None:
+    """VariantCollision if two rows share the keys (e.g. variant, mode, seed)."""
+    clash = rows[rows.duplicated(list(keys), keep=False)]
+    if not clash.empty:
+        first = clash.iloc[0]
+        raise VariantCollision(f"{len(clash)} rows share {', '.join(f'{k} {first[k]}' for k in keys)}: "
+                               "runs that differ outside the variant's fields would be averaged as seeds")
+
+
+def outcomes(final: pd.DataFrame, runs: pd.DataFrame, collapse_error: float = COLLAPSE_ERROR) -> pd.DataFrame:
+    """Per variant and mode, from each seed's final error (final: one row per variant, mode and seed
+    that finished; runs: every run of the study, to count seeds that did not finish):
+    seeds run, seeds trained (error < collapse_error), median and range over all finished seeds, and
+    mean and standard deviation over the trained seeds only (errors in %)."""
+    check_no_collisions(final, ("variant", "mode", "seed"))
+    seeds_run = runs[runs["status"] != "skipped"].groupby("variant")["seed"].nunique()
+    table = []  # a row per variant and mode; none when no run finished
+    for (variant, mode), group in final.groupby(["variant", "mode"], sort=False):
+        errors = 100 * group["error"]
+        trained = errors[group["error"] < collapse_error]
+        table.append({"variant": variant, "mode": mode, "seeds": int(seeds_run.get(variant, len(group))),
+                      "trained": len(trained), "median %": errors.median(), "min %": errors.min(),
+                      "max %": errors.max(), "mean % (trained)": trained.mean() if len(trained) else float("nan"),
+                      "std % (trained)": trained.std() if len(trained) > 1 else float("nan")})
+    return pd.DataFrame(table, columns=OUTCOME_COLUMNS)

@@ -1,0 +1,73 @@
+"""Variants and outcomes over seeds: runs that differ in anything but the seed are never averaged,
+and a variant is judged by how many seeds trained, with the median and range of their errors."""
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from suite import records, variants
+from suite.config import RunConfig
+from suite.run import config_columns
+
+
+def run_rows(run_id, final_error, epoch=2, **changes):
+    """The test-split rows of a finished run at epochs 0 and `epoch` (hand-made)."""
+    cfg = RunConfig(**{"dataset": "synthetic", "sizes": (64, 16, 10), **changes})
+    base = {**config_columns(cfg), "run_id": run_id, "depth": cfg.depth, "split": "test", "status": "ok",
+            "mode": cfg.eval_modes[0], "code_fingerprint": "x"}
+    return [{**base, "epoch": 0, "error": 0.9}, {**base, "epoch": epoch, "error": final_error}]
+
+
+def table(*runs):
+    return pd.DataFrame([row for run in runs for row in run])
+
+
+def test_every_config_field_makes_a_variant_or_is_named_as_not_making_one():
+    fields = {f.name for f in dataclasses.fields(RunConfig)}
+    assert set(variants.LABEL_ORDER) == fields - set(variants.NOT_VARIANT)
+
+
+def test_runs_differing_only_in_symmetric_are_two_variants():
+    rows = table(*(run_rows(f"{sym}{seed}", 0.1 + 0.01 * seed, symmetric=sym, seed=seed)
+                   for sym in (False, True) for seed in (0, 1, 2)))
+    summary = records.summary(rows)
+    assert list(summary["variant"]) == ["EP no symmetric", "EP symmetric"]
+    assert list(summary["seeds"]) == [3, 3] and list(summary["trained"]) == [3, 3]
+
+
+def test_labels_name_what_varies_once():
+    """lrs varies with sizes: it is fixed by sizes, so only sizes is named."""
+    rows = table(run_rows("a", 0.1, sizes=(64, 16, 10), lrs=(0.1, 0.05)),
+                 run_rows("b", 0.1, sizes=(64, 16, 16, 10), lrs=(0.1, 0.05, 0.01)),
+                 run_rows("c", 0.1, sizes=(64, 16, 10), lrs=(0.1, 0.05), T_neg=4))
+    labelled = variants.with_variants(rows).drop_duplicates("run_id").set_index("run_id")["variant"]
+    assert labelled.to_dict() == {"a": "EP 64-16-10 T_neg=20", "b": "EP 64-16-16-10 T_neg=20",
+                                  "c": "EP 64-16-10 T_neg=4"}
+
+
+def test_a_collision_is_an_error_not_an_average():
+    rows = variants.with_variants(table(run_rows("a", 0.1), run_rows("b", 0.2)))  # same config, same seed
+    final = records.final_rows(rows)
+    with pytest.raises(variants.VariantCollision, match="2 rows share variant EP, mode relax@20, seed 0"):
+        variants.outcomes(final, rows.drop_duplicates("run_id"))
+
+
+def test_outcomes_count_trained_seeds_and_take_median_and_range():
+    """Four seeds: three trained (5, 7, 9%), one collapsed to 90%: the median and range cover all
+    four, the mean only the three that trained."""
+    rows = table(*(run_rows(f"s{seed}", error, seed=seed) for seed, error in enumerate((0.05, 0.07, 0.09, 0.9))))
+    (outcome,) = records.summary(rows).to_dict("records")
+    assert outcome["seeds"] == 4 and outcome["trained"] == 3
+    assert outcome["median %"] == pytest.approx(8.0) and outcome["min %"] == pytest.approx(5.0)
+    assert outcome["max %"] == pytest.approx(90.0)
+    assert outcome["mean % (trained)"] == pytest.approx(7.0) and outcome["std % (trained)"] == pytest.approx(2.0)
+    text = records.summary_markdown(records.summary(rows))
+    assert "3 of 4" in text and "5.00-90.00" in text and "7.00 ± 2.00" in text
+
+
+def test_a_study_sets_its_collapse_error():
+    rows = table(*(run_rows(f"s{seed}", error, seed=seed) for seed, error in enumerate((0.05, 0.3))))
+    assert records.summary(rows)["trained"].item() == 2
+    assert records.summary(rows, collapse_error=0.2)["trained"].item() == 1
+    assert np.isnan(records.summary(rows, collapse_error=0.01)["mean % (trained)"].item())
