@@ -52,18 +52,18 @@ class TorchBackend(Backend):
     def relax_in_range(self, n, body, carry, problem):
         """The in-range step as one affine map per layer, computed in place: with every state in
         [0, 1], s_l - eps dF/ds_l = a_l s_l + k_l + s_{l-1} (eps W_l) + s_{l+1} (eps W_{l+1}^T), where
-        a_l = 1 - eps (1 + lam [+ 2 beta at the output]) and k_l = eps (input drive or b_l + lam f_l
+        a_l = 1 - eps (kappa + lam [+ 2 beta at the output]) and k_l = eps (input drive or b_l + lam f_l
         [+ 2 beta y at the output]) do not change during the relaxation. Four operations per layer
         into preallocated buffers, where the generic step dispatches about ten: torch eager at batch
         20 is bound by dispatch, not arithmetic (784-500-10: 20 steps in ~0.6 ms instead of ~1.0)."""
         n = int(n)
         if n == 0:
             return carry
-        params, const, eps, beta, y, pull = problem
+        params, const, eps, beta, y, pull, kappa = problem
         last = len(carry) - 1
         lam = 0.0 if pull is None else pull.lam
         k = [eps * const.drive] + [eps * b for b in params.biases[1:]]
-        a = [torch.as_tensor(1.0 - eps * (1.0 + lam), dtype=self._dtype, device=self._device)] * len(carry)
+        a = [torch.as_tensor(1.0 - eps * (kappa + lam), dtype=self._dtype, device=self._device)] * len(carry)
         if pull is not None:
             k = [kl + (eps * lam) * fl for kl, fl in zip(k, pull.f)]
         if y is not None:

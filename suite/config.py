@@ -19,6 +19,7 @@ DATASETS = ("mnist", "fashion-mnist", "synthetic")
 INITS = {"ep": ("zeros", "persistent"), "iep": ("forward",), "bp": ("none",)}
 DEFAULT_INIT = {"ep": "zeros", "iep": "forward", "bp": "none"}
 INITIALIZER_LOSSES = ("local", "global")
+INITIALIZER_TARGETS = ("free", "nudged")
 
 
 class ConfigError(ValueError):
@@ -53,10 +54,13 @@ class RunConfig:
     T_pos: int = _field(4, "relaxation steps of the nudged phase")
     lrs: tuple[float, ...] = _field((0.1, 0.05), "one learning rate per layer of weights (> 0)")
     lam: float = _field(0.0, "IEP's pull towards the initializer's prediction during relaxation (>= 0; iep only)")
+    kappa: float = _field(1.0, "weight of the energy's 1/2 ||s||^2 terms (>= 0; 1 is the standard energy)")
     init: str = _field("", "initial state of the free phase: zeros or persistent (ep), forward (iep), none "
                        "(bp); empty: the algorithm's default")
     initializer_loss: str = _field("local", f"IEP's initializer loss: {', '.join(INITIALIZER_LOSSES)} "
                                    "(global: backprop through the initializer)")
+    initializer_target: str = _field("free", "what IEP's initializer regresses to: free (the free fixed point, "
+                                     "the paper) or nudged (the nudged state, the authors' 'contrast+')")
     bp_loss: str = _field("squared", f"bp's loss: {', '.join(BP_LOSSES)}")
     eval_modes: tuple[str, ...] = _field((), "inference modes evaluated after every epoch: relax@T, ff, "
                                          "ff+relax@T (default: the algorithm's own)")
@@ -129,6 +133,7 @@ def validate(cfg: RunConfig) -> None:
     _choice(cfg, "dataset", DATASETS)
     _choice(cfg, "init", INITS[cfg.algorithm])
     _choice(cfg, "initializer_loss", INITIALIZER_LOSSES)
+    _choice(cfg, "initializer_target", INITIALIZER_TARGETS)
     _choice(cfg, "bp_loss", BP_LOSSES)
     _choice(cfg, "dtype", DTYPES)
     _choice(cfg, "device", DEVICES)
@@ -145,6 +150,7 @@ def validate(cfg: RunConfig) -> None:
     _integer(cfg, "eval_size", 1, optional=True)
     _number(cfg, "eps", positive=True)
     _number(cfg, "lam", positive=False)
+    _number(cfg, "kappa", positive=False)
     if cfg.algorithm != "bp":
         _number(cfg, "beta", positive=True)
     if len(cfg.lrs) != len(cfg.sizes) - 1:
@@ -155,6 +161,10 @@ def validate(cfg: RunConfig) -> None:
             _fail("lrs", cfg.lrs, "every learning rate must be a number > 0")
     if cfg.lam and cfg.algorithm != "iep":
         _fail("lam", cfg.lam, "the pull term needs an initializer: use it with algorithm 'iep' only")
+    if cfg.initializer_target != "free" and cfg.algorithm != "iep":
+        _fail("initializer_target", cfg.initializer_target, "only IEP has an initializer: use it with 'iep' only")
+    if cfg.kappa != 1.0 and cfg.algorithm == "bp":
+        _fail("kappa", cfg.kappa, "bp has no energy: use it with 'ep' or 'iep' only")
     kinds = MODE_KINDS[cfg.algorithm]
     for text in cfg.eval_modes:
         if not isinstance(text, str):

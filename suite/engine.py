@@ -41,21 +41,23 @@ class TrainState(NamedTuple):
 
 
 def train_step(backend, state: TrainState, X, Y, idx, sign, hp: ep.EPHyper, lam, *,
-               algorithm: str, init: str, symmetric: bool, global_loss: bool, bp_loss: str) -> TrainState:
+               algorithm: str, init: str, symmetric: bool, global_loss: bool, bp_loss: str,
+               initializer_target: str = "free") -> TrainState:
     """One minibatch of any algorithm; X, Y live on the device and idx picks the minibatch."""
     x, y = backend.take_rows(X, idx), backend.take_rows(Y, idx)
     energy, ff = state.model
     if algorithm == "bp":
         return TrainState(Model(None, bp.train_step(backend, ff, x, y, hp.lrs, bp_loss)), None)
     if algorithm == "iep":
-        energy, ff = iep.train_step(backend, energy, ff, x, y, sign, hp, lam, symmetric, global_loss)
+        energy, ff = iep.train_step(backend, energy, ff, x, y, sign, hp, lam, symmetric, global_loss,
+                                    initializer_target)
         return TrainState(Model(energy, ff), None)
     if init == "persistent":
         s_init = tuple(backend.take_rows(buf, idx) for buf in state.persistent)
     else:
         sizes = [x.shape[1]] + [b.shape[0] for b in energy.biases]
         s_init = zero_state(backend, sizes, x.shape[0])
-    energy, s_neg = ep.train_step(backend, energy, x, y, s_init, sign, hp, symmetric)
+    energy, s_neg, _ = ep.train_step(backend, energy, x, y, s_init, sign, hp, symmetric)
     persistent = state.persistent
     if init == "persistent":
         persistent = tuple(backend.set_rows(buf, idx, s) for buf, s in zip(persistent, s_neg))
@@ -90,11 +92,12 @@ class Engine:
         return bk.to_numpy(bk.sync(fn(*bk.asarray(args))))
 
     # -- NumPy in, NumPy out ------------------------------------------------------------------
-    def relax(self, params, x, s, steps, eps=0.5, beta=0.0, y=None, lam=0.0, f=None):
+    def relax(self, params, x, s, steps, eps=0.5, beta=0.0, y=None, lam=0.0, f=None, kappa=1.0):
         """`steps` relaxation steps from s; with y the nudged dynamics (F = E + beta C), with f the
-        IEP pull of strength lam towards f."""
+        IEP pull of strength lam towards f; kappa weights the energy's 1/2 ||s||^2 terms."""
         pull = None if f is None else Pull(lam, tuple(f))
-        return self._numpy_call(self.compiled(relax), Layers(*params), x, tuple(s), steps, eps, beta, y, pull)
+        return self._numpy_call(self.compiled(relax), Layers(*params), x, tuple(s), steps, eps, beta, y, pull,
+                                None, False, kappa)
 
     def ep_update(self, params, x, s_pos, s_neg, beta, lrs) -> Layers:
         return self._numpy_call(self.compiled(ep.ep_update), Layers(*params), x, tuple(s_pos),
@@ -114,6 +117,6 @@ class Engine:
         return self._numpy_call(self.compiled(bp.train_step, kind=loss), Layers(*params), x, y, tuple(lrs))
 
     # -- on the device ------------------------------------------------------------------------
-    def output_state(self, model: Model, x, mode: Mode, eps, lam=0.0):
+    def output_state(self, model: Model, x, mode: Mode, eps, lam=0.0, kappa=1.0):
         """Device array (batch, n_L) an inference mode predicts from; x already on the device."""
-        return self.compiled(final_state, kind=mode.kind)(model, x, mode.steps, eps, lam)
+        return self.compiled(final_state, kind=mode.kind)(model, x, mode.steps, eps, lam, kappa)

@@ -8,6 +8,7 @@ results/<study>/
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
 import hashlib
@@ -129,6 +130,10 @@ def load_table(directory: Path, name: str = "rows") -> pd.DataFrame:
         table["note"] = ""
     if name == "rows" and "code_fingerprint" not in table:  # schema 1 and 2: not recorded
         table["code_fingerprint"] = "unknown"
+    if name == "rows":  # fields added since the table was written: their defaults are what ran
+        for field in dataclasses.fields(RunConfig):
+            if field.name not in table and field.name != "eval_modes":
+                table[field.name] = field.default
     return table
 
 

@@ -92,7 +92,7 @@ def initial_state(engine: Engine, cfg: RunConfig, rng: np.random.Generator, n_tr
 
 
 def hyper(cfg: RunConfig) -> EPHyper:
-    return EPHyper(cfg.eps, cfg.beta, cfg.T_neg, cfg.T_pos, cfg.lrs)
+    return EPHyper(cfg.eps, cfg.beta, cfg.T_neg, cfg.T_pos, cfg.lrs, cfg.kappa)
 
 
 CHUNK = 100  # minibatches per call at most (jax: one compiled loop); progress is reported between calls
@@ -120,7 +120,8 @@ class Trainer:
         self.hp = hyper(cfg)
         self.chunk = self.engine.compiled(train_chunk, donate_argnums=(0,), algorithm=cfg.algorithm,
                                           init=cfg.init, symmetric=cfg.symmetric,
-                                          global_loss=cfg.initializer_loss == "global", bp_loss=cfg.bp_loss)
+                                          global_loss=cfg.initializer_loss == "global", bp_loss=cfg.bp_loss,
+                                          initializer_target=cfg.initializer_target)
         self.chunk_length = chunk_length(self.n_batches)
 
     def warm_up(self) -> float:
@@ -176,7 +177,7 @@ def evaluate(engine: Engine, cfg: RunConfig, model: Model, split: datasets.Split
         mode = parse_mode(text)
 
         def outputs_of(parts):
-            return bk.sync([engine.output_state(model, x[c], mode, cfg.eps, cfg.lam) for c in parts])
+            return bk.sync([engine.output_state(model, x[c], mode, cfg.eps, cfg.lam, cfg.kappa) for c in parts])
 
         start = time.perf_counter()
         outputs_of(one_per_shape)
@@ -209,7 +210,7 @@ def residual_trace(engine: Engine, cfg: RunConfig, model: Model, x, steps: int) 
     rows = []
     for start, s, pull in starts:
         for t in range(1, steps + 1):
-            nxt = one_step(model.energy, x, s, 1, cfg.eps, 0.0, None, pull)
+            nxt = one_step(model.energy, x, s, 1, cfg.eps, 0.0, None, pull, None, False, cfg.kappa)
             rows.append({"start": start, "step": t,
                          "residual": max(float(xp.max(xp.abs(a - b))) for a, b in zip(nxt, s))})
             s = nxt

@@ -11,9 +11,9 @@ from __future__ import annotations
 import pandas as pd
 
 #: The fields that make a variant, in the order a label names them.
-LABEL_ORDER = ("algorithm", "dataset", "sizes", "T_neg", "T_pos", "lam", "init", "symmetric", "random_sign",
-               "initializer_loss", "bp_loss", "beta", "eps", "lrs", "epochs", "batch_size", "train_size",
-               "eval_size", "backend", "dtype", "device", "data_dir")
+LABEL_ORDER = ("algorithm", "dataset", "sizes", "T_neg", "T_pos", "lam", "kappa", "init", "symmetric",
+               "random_sign", "initializer_loss", "initializer_target", "bp_loss", "beta", "eps", "lrs", "epochs",
+               "batch_size", "train_size", "eval_size", "backend", "dtype", "device", "data_dir")
 NOT_VARIANT = ("seed", "eval_modes")  # what varies across a variant's runs; what follows from T_neg
 OUTCOME_COLUMNS = ("variant", "mode", "seeds", "trained", "median %", "min %", "max %", "mean % (trained)",
                    "std % (trained)")

@@ -25,10 +25,11 @@ pytestmark = pytest.mark.parametrize("dtype", ["float32", "float64"])
 
 
 @pytest.mark.parametrize("name", FRAMEWORKS)
-@pytest.mark.parametrize("nudged", [False, True])
-def test_relaxation_50_steps(engines, problem, name, dtype, nudged):
+@pytest.mark.parametrize("dynamics", ["free", "nudged", "nudged, kappa 0.4"])
+def test_relaxation_50_steps(engines, problem, name, dtype, dynamics):
     p = problem
-    kwargs = dict(beta=0.7, y=p.y, lam=0.3, f=p.s1) if nudged else {}
+    kwargs = {"free": {}, "nudged": dict(beta=0.7, y=p.y, lam=0.3, f=p.s1),
+              "nudged, kappa 0.4": dict(beta=0.7, y=p.y, lam=0.3, f=p.s1, kappa=0.4)}[dynamics]
     want = engines("numpy", dtype).relax(p.params, p.x, p.s0, 50, **kwargs)
     got = engines(name, dtype).relax(p.params, p.x, p.s0, 50, **kwargs)
     assert_trees_close(got, want, TOLERANCE[dtype])

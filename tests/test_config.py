@@ -26,6 +26,11 @@ BAD = [
     (dict(eval_modes=("ff",)), "eval_modes: 'ff' is not allowed; algorithm 'ep' supports relax"),
     (dict(dtype="float16"), "dtype: 'float16' is not allowed; choose one of float32, float64"),
     (dict(batch_size=0), "batch_size: 0 is not allowed; must be a whole number >= 1"),
+    (dict(kappa=-1.0), "kappa: -1.0 is not allowed; must be a number >= 0"),
+    (dict(algorithm="bp", kappa=0.5), "kappa: 0.5 is not allowed; bp has no energy"),
+    (dict(algorithm="iep", initializer_target="plus"), "initializer_target: 'plus' is not allowed; choose one of "
+     "free, nudged"),
+    (dict(initializer_target="nudged"), "initializer_target: 'nudged' is not allowed; only IEP has an initializer"),
 ]
 
 

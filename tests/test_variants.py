@@ -50,9 +50,10 @@ def test_ep_step_is_the_contrast_of_its_phases(engines, problem, name, symmetric
     hp = ep.EPHyper(0.5, beta, T_neg, T_pos, p.lrs)
     step = engine.compiled(ep.train_step, symmetric=symmetric)
     bk = engine.backend
-    got, got_s_neg = bk.to_numpy(step(*bk.asarray((p.params, p.x, p.y, zeros)), sign, hp))
+    got, got_s_neg, got_s_a = bk.to_numpy(step(*bk.asarray((p.params, p.x, p.y, zeros)), sign, hp))
     np.testing.assert_allclose(flat(got), flat((want_w, want_b)), rtol=0, atol=1e-10)
     np.testing.assert_allclose(flat(got_s_neg), flat(s_neg), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(flat(got_s_a), flat(s_a), rtol=0, atol=1e-10)  # IEP's 'nudged' target
     assert np.max(np.abs(flat(got) - flat(p.params))) > 1e-4  # the update is not nothing
 
 
@@ -139,3 +140,39 @@ def test_torch_compile_agrees_with_numpy():
     got = compiled.relax(p.params, p.x, p.s0, 2, beta=0.5, y=p.y, lam=0.3, f=p.s1)
     want = Engine("numpy", "float64").relax(p.params, p.x, p.s0, 2, beta=0.5, y=p.y, lam=0.3, f=p.s1)
     np.testing.assert_allclose(flat(got), flat(want), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("target", ["free", "nudged"])
+def test_the_initializer_regresses_to_its_target(engines, problem, target):
+    """IEP's initializer_target: one step of the initializer towards s_neg ('free', the paper) or
+    towards the nudged state ('nudged'), each relaxed here on its own."""
+    from suite.algorithms import iep
+    p, engine = problem, engines("numpy")
+    lam, hp = 0.5, ep.EPHyper(0.5, 0.3, 6, 4, p.lrs)
+    f = feedforward.predict(p.ff_params, p.x)
+    s_neg = engine.relax(p.params, p.x, f, hp.T_neg, lam=lam, f=f)
+    s_nudged = engine.relax(p.params, p.x, s_neg, hp.T_pos, beta=hp.beta, y=p.y, lam=lam, f=f)
+    want = engine.initializer_update(p.ff_params, p.x, s_neg if target == "free" else s_nudged, p.lrs)
+    other = engine.initializer_update(p.ff_params, p.x, s_nudged if target == "free" else s_neg, p.lrs)
+    step = engine.compiled(iep.train_step, symmetric=False, global_loss=False, target=target)
+    copies = tree_map(np.array, (p.params, p.ff_params))  # the step may update what it is given in place
+    _, got = step(*copies, p.x, p.y, 1.0, hp, lam)
+    np.testing.assert_allclose(flat(got), flat(want), rtol=0, atol=1e-10)
+    assert np.max(np.abs(flat(got) - flat(other))) > 1e-6  # the two targets give two updates
+
+
+@pytest.mark.parametrize("kappa", [1.0, 0.3, 0.0])
+def test_kappa_weights_the_quadratic_term_of_the_energy(kappa):
+    """dF/ds with kappa equals autodiff of the energy whose 1/2 ||s_l||^2 terms carry kappa."""
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    from suite.algorithms.energy import Pull, constants, energy, state_gradient
+    p = Problem(seed=4)
+    params = jax.tree_util.tree_map(jnp.asarray, p.params)
+    x, y, s = jnp.asarray(p.x), jnp.asarray(p.y), tuple(jnp.asarray(a) for a in p.s0)
+    pull = Pull(0.2, tuple(jnp.asarray(a) for a in p.s1))
+    auto = jax.grad(lambda s: jnp.sum(energy(jnp, params, x, s, 0.4, y, pull, kappa)))(s)
+    hand = state_gradient(params, constants(params, x), s, 0.4, y, pull, kappa=kappa)
+    np.testing.assert_allclose(flat(hand), flat(auto), rtol=0, atol=1e-12)

@@ -29,13 +29,14 @@ def rho_prime_mask(u):
     return (u >= 0.0) & (u <= 1.0)
 
 
-def energy(xp, params: Layers, x, s, beta=0.0, y=None, pull: Pull | None = None):
-    """F = E + beta C per sample, shape (batch,). Used by tests and diagnostics, not by relaxation."""
+def energy(xp, params: Layers, x, s, beta=0.0, y=None, pull: Pull | None = None, kappa=1.0):
+    """F = E + beta C per sample, shape (batch,), with kappa weighting E's 1/2 ||s_l||^2 terms. Used by
+    tests and diagnostics, not by relaxation."""
     layers = (x,) + tuple(s)
     total = 0.0
     for l, (w, b) in enumerate(zip(params.weights, params.biases), start=1):
         below, here = rho(layers[l - 1]), rho(layers[l])
-        total = total + 0.5 * xp.sum(layers[l] ** 2, axis=1) \
+        total = total + 0.5 * kappa * xp.sum(layers[l] ** 2, axis=1) \
             - xp.sum((below @ w) * here, axis=1) - here @ b
     if pull is not None:
         total = total + 0.5 * pull.lam * sum(xp.sum((sl - fl) ** 2, axis=1) for sl, fl in zip(s, pull.f))
@@ -70,11 +71,12 @@ class InRange(NamedTuple):
     beta: Any
     y: Any
     pull: Pull | None
+    kappa: Any = 1.0
 
 
 def state_gradient(params: Layers, const: Constants, s, beta=0.0, y=None, pull: Pull | None = None,
-                   in_range: bool = False):
-    """dF/ds_l for every free layer (docs/method.md §1).
+                   in_range: bool = False, kappa=1.0):
+    """dF/ds_l for every free layer (docs/method.md §1); kappa weights the 1/2 ||s_l||^2 terms.
 
     in_range=True promises every state lies in [0, 1], where rho(s) = s and rho'(s) = 1: the same
     gradient with less elementwise work."""
@@ -86,7 +88,7 @@ def state_gradient(params: Layers, const: Constants, s, beta=0.0, y=None, pull: 
         if l < last:
             total = total + r[l + 1] @ const.down[l]
         # rho'(s) = 1 exactly where the clip leaves s unchanged: the closed interval [0, 1].
-        grads.append(sl - total if in_range else sl - (r[l] == sl) * total)
+        grads.append(kappa * sl - (total if in_range else (r[l] == sl) * total))
     if pull is not None:
         grads = [g + pull.lam * (sl - fl) for g, sl, fl in zip(grads, s, pull.f)]
     if y is not None:
@@ -95,7 +97,7 @@ def state_gradient(params: Layers, const: Constants, s, beta=0.0, y=None, pull: 
 
 
 def relax(backend, params: Layers, x, s, steps, eps, beta=0.0, y=None, pull: Pull | None = None,
-          const: Constants | None = None, start_in_range=False):
+          const: Constants | None = None, start_in_range=False, kappa=1.0):
     """`steps` synchronous steps s <- clip(s - eps dF/ds, 0, 1); y=None is the free phase.
 
     const: constants(params, x) when the caller has them (EP's phases share one per minibatch).
@@ -107,14 +109,14 @@ def relax(backend, params: Layers, x, s, steps, eps, beta=0.0, y=None, pull: Pul
 
     def step(in_range):
         def body(_, s):
-            grads = state_gradient(params, const, s, beta, y, pull, in_range)
+            grads = state_gradient(params, const, s, beta, y, pull, in_range, kappa)
             return tuple(rho(sl - eps * g) for sl, g in zip(s, grads))
         return body
 
     first = (steps > 0) * (1 - start_in_range * 1)  # 0 or 1, and still a traced value under jit
     s = backend.fori_loop(first, step(in_range=False), tuple(s))
     return backend.relax_in_range(steps - first, step(in_range=True), s,
-                                  InRange(params, const, eps, beta, y, pull))
+                                  InRange(params, const, eps, beta, y, pull, kappa))
 
 
 def zero_state(backend, sizes, batch):

@@ -13,6 +13,7 @@ class EPHyper(NamedTuple):
     T_neg: Any
     T_pos: Any
     lrs: tuple
+    kappa: Any = 1.0  # the weight of the energy's 1/2 ||s_l||^2 terms
 
 
 def ep_update(backend, params: Layers, x, s_pos, s_neg, beta, lrs) -> Layers:
@@ -40,10 +41,10 @@ def phases(backend, params: Layers, x, y, s_init, sign, hp: EPHyper, symmetric: 
     relaxed = True if start_in_range else hp.T_neg > 0  # s_neg lies in [0, 1] once it has relaxed
 
     def nudged(beta):
-        return relax(backend, params, x, s_neg, hp.T_pos, hp.eps, beta, y, pull, const, relaxed)
+        return relax(backend, params, x, s_neg, hp.T_pos, hp.eps, beta, y, pull, const, relaxed, hp.kappa)
 
     s_neg = relax(backend, params, x, s_init, hp.T_neg, hp.eps, pull=pull, const=const,
-                  start_in_range=start_in_range)
+                  start_in_range=start_in_range, kappa=hp.kappa)
     if symmetric:
         return s_neg, nudged(hp.beta), nudged(-hp.beta), 2.0 * hp.beta
     beta = sign * hp.beta
@@ -52,6 +53,7 @@ def phases(backend, params: Layers, x, y, s_init, sign, hp: EPHyper, symmetric: 
 
 def train_step(backend, params: Layers, x, y, s_init, sign, hp: EPHyper, symmetric: bool,
                pull: Pull | None = None, start_in_range: bool = True):
-    """One EP minibatch: returns the updated parameters and the free fixed point s_neg."""
+    """One EP minibatch: returns the updated parameters, the free fixed point s_neg and the nudged
+    state (with +beta when symmetric, else with the minibatch's signed beta)."""
     s_neg, s_a, s_b, beta = phases(backend, params, x, y, s_init, sign, hp, symmetric, pull, start_in_range)
-    return ep_update(backend, params, x, s_a, s_b, beta, hp.lrs), s_neg
+    return ep_update(backend, params, x, s_a, s_b, beta, hp.lrs), s_neg, s_a

@@ -49,16 +49,16 @@ def modes(kinds, budgets) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(Mode(k, 0 if k == "ff" else t)) for k in kinds for t in budgets))
 
 
-def final_state(backend, model: Model, x, steps, eps, lam=0.0, *, kind: str):
+def final_state(backend, model: Model, x, steps, eps, lam=0.0, kappa=1.0, *, kind: str):
     """The output-layer state (batch, n_L) that a mode of this kind predicts from after `steps`."""
     if kind == "ff":
         return feedforward.predict(model.feedforward, x)[-1]
     if kind == "relax":
         sizes = [x.shape[1]] + [b.shape[0] for b in model.energy.biases]
         return relax(backend, model.energy, x, zero_state(backend, sizes, x.shape[0]), steps, eps,
-                     start_in_range=True)[-1]
+                     start_in_range=True, kappa=kappa)[-1]
     f = feedforward.predict(model.feedforward, x)
-    return relax(backend, model.energy, x, f, steps, eps, pull=Pull(lam, f))[-1]
+    return relax(backend, model.energy, x, f, steps, eps, pull=Pull(lam, f), kappa=kappa)[-1]
 
 
 def multiply_adds(sizes, mode: Mode) -> int:
