@@ -66,6 +66,18 @@ def benchmark(session):
 
 
 @nox.session(python="3.11")
+def ablations(session):
+    """The ablation studies named (every ablations/*.toml when none is), each into results/ablations/<name>/,
+    two runs at a time on one core each: nox -s ablations -- pull steps. Options for suite run pass through."""
+    install(session)
+    names = [a for a in session.posargs if not a.startswith("-")] or sorted(p.stem for p in Path("ablations").glob("*.toml"))
+    options = [a for a in session.posargs if a.startswith("-")]
+    for name in names:
+        session.run("python", "-m", "suite", "run", "--study", f"ablations/{name}.toml", "--results", "results/ablations",
+                    "--workers", "2", "--threads", "1", *options)
+
+
+@nox.session(python="3.11")
 def plots(session):
     """Redraw every figure from the stored tables under results/ (seconds; trains nothing)."""
     install(session)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from backends import BackendOptionError
 
+from .claims import ClaimError
 from .config import ConfigError, RunConfig, describe
 from .data import DataError
 from .store import StudyLocked
@@ -59,7 +60,8 @@ def _print_table(rows: list[dict]) -> None:
 
 
 def _study_dirs(results: Path, names: list[str]) -> list[Path]:
-    dirs = [results / n for n in names] if names else sorted(p.parent for p in results.glob("*/rows.parquet"))
+    """The named studies, or every study stored under results (ablations/ included)."""
+    dirs = [results / n for n in names] if names else sorted(p.parent for p in results.rglob("rows.parquet"))
     missing = [d for d in dirs if not (d / "rows.parquet").exists()]
     if missing or not dirs:
         raise FileNotFoundError(f"no stored results in {missing[0] if missing else results}: "
@@ -78,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--results", default="results", type=Path, help="results root (default: results/)")
     run.add_argument("--no-plots", action="store_true", help="store tables only")
     run.add_argument("--force", action="store_true", help="run again the runs that already finished")
+    run.add_argument("--dry-run", action="store_true", help="print the expanded runs, their count and an "
+                     "estimate of their training time; run nothing")
     run.add_argument("--executor", default="local", help="local (a process pool, the default) or dask")
     run.add_argument("--workers", type=int, help="local: runs at once (default 1)")
     run.add_argument("--threads", type=int, help="threads per run (default: local, the cores / workers; "
@@ -93,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return COMMANDS[args.command](args)
-    except (ConfigError, BackendOptionError, DataError, ImportError, FileNotFoundError, StudyLocked) as err:
+    except (ConfigError, ClaimError, BackendOptionError, DataError, ImportError, FileNotFoundError,
+            StudyLocked) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
@@ -103,6 +108,10 @@ def _run(args) -> int:
     from . import study as studies
     from .sweep import run_study
     chosen = studies.load(args.study) if args.study else studies.preset(args.preset)
+    if args.dry_run:
+        from .sweep import dry_run
+        print(f"study {chosen.name}: {chosen.description}\n{dry_run(chosen, args.workers or 1)}")
+        return 0
     with executors.make(args.executor, args.workers, args.threads, args.scheduler) as executor:
         print(f"study {chosen.name}: {len(chosen.runs)} runs. {chosen.description}", flush=True)
         run_study(chosen, args.results, executor, args.force)
@@ -117,7 +126,7 @@ def _print_summary(directory: Path) -> None:
     from . import records
     rows, residuals = records.load_table(directory), records.load_table(directory, "residuals")
     settings = _stored_study(directory)
-    records.write_summary(rows, directory, residuals, settings.residual_tol, settings.collapse_error)
+    records.write_summary(rows, directory, residuals, settings.residual_tol, settings.collapse_error, settings.claims)
     print(f"\n# {directory.name}\n\n{(directory / 'summary.md').read_text()}")
 
 
@@ -140,8 +149,22 @@ def _plot(args) -> int:
 
 
 def _table(args) -> int:
+    import pandas as pd
+
+    from . import records
+    verdicts = []
     for directory in _study_dirs(args.results, args.studies):
         _print_summary(directory)
+        settings = _stored_study(directory)
+        if settings.claims:
+            verdicts.append(records.judged_claims(records.load_table(directory), settings.claims,
+                                                  settings.collapse_error, directory.name))
+    if verdicts:
+        text = ("# Claims across the stored studies\n\nEach claim as its study states it, its verdict (supported, "
+                "refuted, inconclusive when the seeds disagree) and the seed counts behind it; the rules are in "
+                "suite/claims.py.\n\n" + pd.concat(verdicts).to_markdown(index=False) + "\n")
+        records.save_text(text, args.results / "CLAIMS.md")
+        print(f"claims: {args.results / 'CLAIMS.md'}")
     return 0
 
 

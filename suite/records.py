@@ -197,8 +197,16 @@ def mixed_code_note(rows: pd.DataFrame) -> str:
             "recompute the older runs.")
 
 
+def judged_claims(rows: pd.DataFrame, claims, collapse_error: float = COLLAPSE_ERROR,
+                  study: str = "") -> pd.DataFrame:
+    """Each claim's verdict and the numbers behind it (suite.claims)."""
+    from . import claims as judging
+    return judging.table(claims, summary(rows, collapse_error), with_variants(rows).drop_duplicates("variant"),
+                         study)
+
+
 def write_summary(rows: pd.DataFrame, directory: Path, residuals: pd.DataFrame | None = None,
-                  tol: float = 1e-3, collapse_error: float = COLLAPSE_ERROR) -> pd.DataFrame:
+                  tol: float = 1e-3, collapse_error: float = COLLAPSE_ERROR, claims=()) -> pd.DataFrame:
     table = summary(rows, collapse_error)
     atomic_write(Path(directory) / "summary.csv", lambda tmp: table.to_csv(tmp, index=False))
     warning = mixed_code_note(rows)
@@ -213,5 +221,8 @@ def write_summary(rows: pd.DataFrame, directory: Path, residuals: pd.DataFrame |
     if residuals is not None and not residuals.empty:
         text += ("\n## Fixed-point convergence at the last checkpoint (up to 1,000 images of the first ladder split)\n\n"
                  + convergence(residuals, tol).to_markdown(index=False) + "\n")
+    if claims:
+        text += ("\n## Claims, judged from the seeds above\n\n"
+                 + judged_claims(rows, claims, collapse_error).to_markdown(index=False) + "\n")
     save_text(text, Path(directory) / "summary.md")
     return table

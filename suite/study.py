@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from .claims import KINDS as CLAIM_KINDS, Claim
 from .config import ConfigError, RunConfig
 
 RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
@@ -46,12 +47,13 @@ class Study:
     residual_tol: float = 1e-3
     timing_repeats: int = 3  # timed passes per inference measurement (the median is kept)
     collapse_error: float = 0.5  # a seed whose final error is at or above this did not train
+    claims: tuple = ()  # suite.claims.Claim: what the study expects, judged from its outcomes
     source: str = ""
     text: str = field(default="", compare=False)  # the TOML as written, stored beside the results
 
 
 STUDY_KEYS = {"name", "description", "ladder", "checkpoints", "ladder_splits", "residual_steps", "residual_tol",
-              "timing_repeats", "collapse_error", "base", "runs"}
+              "timing_repeats", "collapse_error", "claims", "base", "runs"}
 BLOCK_KEYS = set(RUN_FIELDS) | {"zip", "exclude"}
 SPLITS = ("train", "validation", "test")
 
@@ -168,9 +170,50 @@ def from_dict(data: dict, source: str, text: str = "") -> Study:
     collapse = data.get("collapse_error", 0.5)
     if not isinstance(collapse, (int, float)) or isinstance(collapse, bool) or not 0 < collapse <= 1:
         _error(source, "collapse_error", f"{collapse!r} is not allowed; give an error rate in (0, 1]")
+    claims = tuple(_claim(source, f"claims[{i}]", c, runs) for i, c in enumerate(_tables(source, "claims", data)))
     return Study(name, str(data.get("description", "")), tuple(runs), tuple(sorted(set(ladder))),
                  tuple(sorted(set(checkpoints))), tuple(splits), residual_steps, float(tol), repeats,
-                 float(collapse), source, text)
+                 float(collapse), claims, source, text)
+
+
+CLAIM_KEYS = {"says", "where", "than", "pair_on", "mode", "tolerance", "text", "source"}
+
+
+def _tables(source, key, data) -> list:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        _error(source, key, f"{value!r} is not allowed; give [[{key}]] tables")
+    return value
+
+
+def _claim(source, where, table: dict, runs) -> Claim:
+    """A validated claim whose variants the study runs (suite.claims)."""
+    unknown = sorted(set(table) - CLAIM_KEYS)
+    if unknown:
+        _error(source, f"{where}.{unknown[0]}", f"unknown key; allowed: {', '.join(sorted(CLAIM_KEYS))}")
+    says = table.get("says")
+    if says not in CLAIM_KINDS:
+        _error(source, f"{where}.says", f"{says!r} is not allowed; choose one of {', '.join(CLAIM_KINDS)}")
+    comparing = says in ("matches", "beats")
+    if comparing != ("than" in table):
+        _error(source, f"{where}.than", "needed by matches and beats, and only by them")
+    for name in ("where", "than") if comparing else ("where",):
+        fields = table.get(name)
+        if not isinstance(fields, dict) or not fields or set(fields) - set(RUN_FIELDS):
+            _error(source, f"{where}.{name}", f"{fields!r} is not allowed; give a table of run fields and values")
+        if not any(all(_same(getattr(cfg, k), v) for k, v in fields.items()) for cfg in runs):
+            _error(source, f"{where}.{name}", f"no run of the study has {fields}")
+    mode = table.get("mode")
+    if mode is not None and mode not in ("relax", "ff", "ff+relax"):
+        _error(source, f"{where}.mode", f"{mode!r} is not allowed; choose one of relax, ff, ff+relax")
+    tolerance = table.get("tolerance", 1.0)
+    if not isinstance(tolerance, (int, float)) or isinstance(tolerance, bool) or tolerance < 0:
+        _error(source, f"{where}.tolerance", f"{tolerance!r} is not allowed; give percentage points >= 0")
+    pair_on = table.get("pair_on")
+    if pair_on is not None and (not comparing or not isinstance(pair_on, list) or set(pair_on) - set(RUN_FIELDS)):
+        _error(source, f"{where}.pair_on", f"{pair_on!r} is not allowed; with matches or beats, a list of run fields")
+    return Claim(says, dict(table["where"]), dict(table["than"]) if comparing else None, mode, float(tolerance),
+                 str(table.get("text", "")), str(table.get("source", "")), tuple(pair_on) if pair_on else None)
 
 
 def _whole(value, low: int) -> bool:

@@ -78,6 +78,48 @@ def check_data(study: Study, required: bool = True) -> None:
                     raise ConfigError(f"{study.source}: run '{describe(cfg)}': {err}") from None
 
 
+DEFAULT_RATE = 3e10  # multiply-adds per second of one core, when there is no speed record to read
+TRAIN_IMAGES = {"mnist": 50_000, "fashion-mnist": 50_000, "synthetic": 1_000}
+
+
+def training_multiply_adds(cfg: RunConfig) -> float:
+    """The multiply-adds of a run's training: per sample, EP's input drive, both phases' steps and
+    its update (plus the initializer's forward and backward pass for IEP), or backprop's forward
+    and backward pass (three times the forward products)."""
+    products = [a * b for a, b in zip(cfg.sizes[:-1], cfg.sizes[1:])]
+    feedforward = 3 * sum(products)
+    steps = cfg.T_neg + cfg.T_pos * (2 if cfg.symmetric else 1)
+    ep = products[0] + steps * 2 * sum(products[1:]) + sum(products) + sum(products[1:])
+    per_sample = {"ep": ep, "iep": ep + feedforward, "bp": feedforward}[cfg.algorithm]
+    n_train = cfg.train_size or TRAIN_IMAGES[cfg.dataset]
+    return per_sample * (n_train // cfg.batch_size) * cfg.batch_size * cfg.epochs
+
+
+def rates(speed_record: Path = records.ROOT / "results" / "speed" / "speed.parquet") -> dict[str, float]:
+    """Multiply-adds per second of one core per backend, from the speed record's chunked path."""
+    if not speed_record.exists():
+        return {}
+    table = pd.read_parquet(speed_record)
+    table = table[table["path"] == "chunk"]
+    seconds = table["ms_per_minibatch"] / 1e3
+    work = [training_multiply_adds(RunConfig(sizes=tuple(map(int, net.split("-"))), T_neg=int(t), T_pos=int(p),
+                                             lrs=(0.1,) * (net.count("-")), train_size=int(b), batch_size=int(b)))
+            for net, t, p, b in zip(table["net"], table["T_neg"], table["T_pos"], table["batch"])]
+    return (pd.Series(work, index=table.index) / seconds).groupby(table["backend"]).median().to_dict()
+
+
+def dry_run(study: Study, workers: int = 1) -> str:
+    """The expanded runs, their count and an estimate of their training time; nothing runs."""
+    per_core = rates()
+    lines = [f"  {i}. {describe(cfg)}" for i, cfg in enumerate(study.runs, 1)]
+    seconds = sum(training_multiply_adds(cfg) / per_core.get(cfg.backend, DEFAULT_RATE) for cfg in study.runs)
+    source = "the speed record's rates" if per_core else "an assumed 3e10 multiply-adds per second"
+    return "\n".join(lines + [
+        f"{len(study.runs)} runs; about {duration(seconds)} of training on one core ({duration(seconds / workers)} "
+        f"with {workers} worker{'s' if workers > 1 else ''}), from their multiply-adds at {source}; evaluation "
+        "and compilation come on top"])
+
+
 def check_devices(study: Study) -> None:
     """Every run's backend accepts its dtype and device on this machine, checked before anything
     runs (a backend that is not installed is left to the runs, which are then skipped)."""
@@ -137,7 +179,8 @@ def run_study(study: Study, results_dir: Path, executor=None, force: bool = Fals
             progress.done(identifier, f"[{done}/{len(pending)} done] run {outcome.index + 1}, {describe(cfg)}: {what}")
         progress.close()
         table, residuals = save_tables(store, configs, finished, skipped, outdated)
-        records.write_summary(table, store.directory, residuals, study.residual_tol, study.collapse_error)
+        records.write_summary(table, store.directory, residuals, study.residual_tol, study.collapse_error,
+                              study.claims)
         records.save_text(study.text, store.directory / "study.toml")
     progress.print(f"{len(configs)} runs ({len(pending)} run now, {len(skipped)} skipped) in "
                    f"{duration(progress.elapsed())}; tables in {store.directory}/")

@@ -1,5 +1,6 @@
 """Bad input is refused with a message that names the field, the value and what is allowed."""
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -118,3 +119,17 @@ def test_help_explains_every_option(capsys):
         assert option in text, option
         assert " ".join(describe(field.name).split()) in text, field.name
     assert "(default: 0.5)" in text and "(default: 784 500 10)" in text
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parent.parent / "ablations").glob("*.toml")),
+                         ids=lambda p: p.stem)
+def test_every_ablation_loads_and_fits_its_data(path, capsys, tmp_path):
+    """Each ablation study validates (and its sizes fit its data) without training: --dry-run."""
+    from suite import study
+    from suite.sweep import check_data
+    loaded = study.load(path)
+    assert loaded.name == path.stem and len(loaded.description) > 200  # question, claim, source, scale
+    check_data(loaded, required=False)  # sizes against every data set this machine has
+    assert main(["run", "--study", str(path), "--dry-run", "--results", str(tmp_path / "results")]) == 0
+    assert f"{len(loaded.runs)} runs; about" in capsys.readouterr().out
+    assert not (tmp_path / "results").exists()  # a dry run writes nothing
