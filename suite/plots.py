@@ -109,7 +109,8 @@ def _finish(fig, caption: str, out: Path, name: str) -> list[Path]:
 
 def _panels(data: pd.DataFrame, height: float = 4.6):
     depths = sorted(data["depth"].unique())
-    fig, axes = plt.subplots(1, len(depths), figsize=(5.2 * len(depths), height), squeeze=False, sharey=True)
+    # room beside the panels for the legend, a line per series
+    fig, axes = plt.subplots(1, len(depths), figsize=(5.2 * len(depths) + 4, height), squeeze=False, sharey=True)
     for ax, depth in zip(axes[0], depths):
         here = data[data["depth"] == depth]
         ax.set_title(f"{depth} hidden layer{'s' if depth > 1 else ''}\n(trained: {budgets(here)})", fontsize=10)
@@ -118,7 +119,7 @@ def _panels(data: pd.DataFrame, height: float = 4.6):
 
 def headline(rows: pd.DataFrame, out: Path, x: str, name: str, collapse_error: float) -> list[Path]:
     points = cost_points(rows, collapse_error)
-    order = sorted(points["series"].unique())
+    order = list(dict.fromkeys(points["series"]))  # the study's order: T_neg 1, 2, 4, 10, not 1, 10, 2
     for fig, ax, here, last in _panels(points, height=legend_height(order, 5.4)):
         if x == "mult_adds":  # the cost is exact, so seeds share x: the band runs over seeds
             draw_outcomes(ax, here, x, order, last)
@@ -147,7 +148,7 @@ def headline(rows: pd.DataFrame, out: Path, x: str, name: str, collapse_error: f
 def learning_curves(rows: pd.DataFrame, out: Path, collapse_error: float) -> list[Path]:
     data = rows[(rows["split"] == "test") & rows.apply(records.primary_mode, axis=1)]
     data = with_outcome(data, collapse_error)
-    order = sorted(data["series"].unique())
+    order = list(dict.fromkeys(data["series"]))
     diverged = rows[(rows["status"] == "diverged") & (rows["split"] == "")]
     for fig, ax, here, last in _panels(data, height=legend_height(order, 4.6)):
         draw_outcomes(ax, here[here["status"] == "ok"], "epoch", order, last)

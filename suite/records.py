@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from .algorithms.inference import PRIMARY_KINDS, modes
+from .claims import table as claims_table
 from .config import RunConfig
 from .variants import COLLAPSE_ERROR, outcomes, with_variants
 
@@ -200,8 +201,7 @@ def mixed_code_note(rows: pd.DataFrame) -> str:
 def judged_claims(rows: pd.DataFrame, claims, collapse_error: float = COLLAPSE_ERROR,
                   study: str = "") -> pd.DataFrame:
     """Each claim's verdict and the numbers behind it (suite.claims)."""
-    from . import claims as judging
-    return judging.table(claims, summary(rows, collapse_error), with_variants(rows).drop_duplicates("variant"),
+    return claims_table(claims, summary(rows, collapse_error), with_variants(rows).drop_duplicates("variant"),
                          study)
 
 
