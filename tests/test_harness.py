@@ -214,7 +214,10 @@ def matplotlib_that_drew(svg: Path) -> str:
     return text.split("Matplotlib v", 1)[1].split(",", 1)[0] if "Matplotlib v" in text else "unknown"
 
 
-@pytest.mark.parametrize("study", ["quick"])
+COMMITTED = ["quick"] + [f"ablations/{p.parent.name}" for p in sorted((ROOT / "results" / "ablations").glob("*/study.toml"))]
+
+
+@pytest.mark.parametrize("study", COMMITTED)
 def test_committed_figures_are_what_plot_draws_from_the_committed_tables(tmp_path, study):
     """python -m suite plot on the committed results leaves git status clean (with the matplotlib
     that drew them: another version draws other bytes)."""
@@ -224,7 +227,7 @@ def test_committed_figures_are_what_plot_draws_from_the_committed_tables(tmp_pat
     if drawn_with != matplotlib.__version__:
         pytest.skip(f"the committed figures were drawn with matplotlib {drawn_with}, this is {matplotlib.__version__}")
     copy = tmp_path / study
-    copy.mkdir()
+    copy.mkdir(parents=True)
     for name in ("rows.parquet", "residuals.parquet", "study.toml"):
         (copy / name).write_bytes((committed / name).read_bytes())
     assert main(["plot", "--results", str(tmp_path), study]) == 0
