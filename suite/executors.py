@@ -46,9 +46,10 @@ _DATASETS: dict = {}  # per worker process: each data set is loaded once
 _PROGRESS = None  # a local worker's channel to its sweep: (run index, epochs done, message)
 
 
-def execute(index: int, cfg, plan, threads: int) -> Outcome:
-    """One run, on whichever process or machine calls it. A local worker reports its progress to
-    the sweep; elsewhere the run reports nothing until it ends."""
+def execute(index: int, cfg, plan, checkpoint, threads: int) -> Outcome:
+    """One run, on whichever process or machine calls it, resuming from and saving to its
+    checkpoint file (if not None). A local worker reports its progress to the sweep; elsewhere the
+    run reports nothing until it ends."""
     from backends import BackendOptionError, BackendUnavailable
 
     from . import data as datasets
@@ -61,7 +62,7 @@ def execute(index: int, cfg, plan, threads: int) -> Outcome:
     channel = _PROGRESS
     report = no_report if channel is None else lambda epochs, message: channel.put((index, epochs, message))
     try:
-        return Outcome(index, train_and_evaluate(cfg, _DATASETS[key], report, plan))
+        return Outcome(index, train_and_evaluate(cfg, _DATASETS[key], report, plan, checkpoint))
     except (BackendUnavailable, BackendOptionError) as err:  # a library or a device this worker lacks
         return Outcome(index, None, str(err))
 
@@ -117,7 +118,7 @@ def ignore_progress(index: int, epochs_done: float, message: str) -> None:
 
 
 class Executor:
-    """Runs (cfg, plan) tasks somewhere; a context manager that lets go of what it holds."""
+    """Runs (cfg, plan, checkpoint) tasks somewhere; a context manager that lets go of what it holds."""
 
     #: whether runs read their data on this machine (so the sweep can check it before starting)
     data_here = True
@@ -144,7 +145,7 @@ class LocalExecutor(Executor):
                 f"thread{'s' if self.threads > 1 else ''}")
 
     def map(self, tasks: list[tuple], on_progress: OnProgress = ignore_progress) -> Iterator[Outcome]:
-        """tasks: (cfg, plan) pairs; yields each Outcome as its run finishes, and calls
+        """tasks: (cfg, plan, checkpoint file or None); yields each Outcome as its run finishes, and calls
         on_progress(task index, epochs done, message) in this process as runs report."""
         context = multiprocessing.get_context("spawn")  # never fork a process that may hold threads
         slots = context.Queue()
@@ -159,7 +160,7 @@ class LocalExecutor(Executor):
 
         with concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
                                                     initargs=(os.getpid(), slots, progress)) as pool:
-            futures = {pool.submit(execute, i, cfg, plan, self.threads) for i, (cfg, plan) in enumerate(tasks)}
+            futures = {pool.submit(execute, i, *task, self.threads) for i, task in enumerate(tasks)}
             try:
                 while futures:
                     done, futures = concurrent.futures.wait(futures, timeout=REPORT_POLL_SECONDS,
@@ -204,8 +205,7 @@ class DaskExecutor(Executor):
         """As LocalExecutor.map; runs on a cluster report only when they end."""
         from distributed import as_completed
 
-        futures = [self.client.submit(execute, i, cfg, plan, self.threads, pure=False)
-                   for i, (cfg, plan) in enumerate(tasks)]
+        futures = [self.client.submit(execute, i, *task, self.threads, pure=False) for i, task in enumerate(tasks)]
         try:
             for future in as_completed(futures):
                 yield future.result()

@@ -42,7 +42,8 @@ def with_outcome(rows: pd.DataFrame, collapse_error: float) -> pd.DataFrame:
     below collapse_error (a seed that did not train is drawn apart, never in a curve)."""
     rows = variants.with_variants(rows)
     final = records.final_rows(rows)
-    best = final[final.apply(records.primary_mode, axis=1)].groupby("run_id")["error"].min()
+    primary = final[final.apply(records.primary_mode, axis=1) & (final["status"] == "ok")]
+    best = primary.groupby("run_id")["error"].min()
     rows = rows.assign(trained=rows["run_id"].map(best < collapse_error).fillna(False).astype(bool),
                        **{"error %": 100 * rows["error"]})
     return rows.assign(series=rows.apply(series_label, axis=1)) if not rows.empty else rows
@@ -87,9 +88,17 @@ def draw_outcomes(ax, data: pd.DataFrame, x: str, order, last: bool, estimator="
                    label="seed that did not train")
 
 
+def not_trained(rows: pd.DataFrame, collapse_error: float) -> str:
+    """What makes a seed one that did not train, as a caption says it."""
+    stopped = " or stopped early as collapsed" if (rows["status"] == "collapsed").any() else ""
+    return f"final error >= {100 * collapse_error:g}%{stopped}"
+
+
 def unfinished_note(rows: pd.DataFrame) -> str:
-    """' 2 runs diverged, 1 skipped: not shown (summary.md lists them).' or ''."""
-    counts = records.unfinished(rows)["status"].value_counts()
+    """' 2 runs diverged, 1 skipped: not shown (summary.md lists them).' or '' (collapsed runs are
+    shown, as seeds that did not train)."""
+    stopped = records.unfinished(rows)
+    counts = stopped[~stopped["status"].isin(records.OUTCOME_STATUSES)]["status"].value_counts()
     if counts.empty:
         return ""
     parts = [f"{n} run{'s' if n > 1 else ''} {status}" for status, n in counts.items()]
@@ -141,7 +150,7 @@ def headline(rows: pd.DataFrame, out: Path, x: str, name: str, collapse_error: f
         "one point per seed and budget"
     caption = (f"Test error at the last checkpoint against inference {what}, per variant. A curve runs over the "
                f"relaxation budget T; ff points are single forward passes. {rows.iloc[0]['dataset']}; {spread}; "
-               f"x: a seed that did not train (final error >= {100 * collapse_error:g}%)." + unfinished_note(rows))
+               f"x: a seed that did not train ({not_trained(rows, collapse_error)})." + unfinished_note(rows))
     return _finish(fig, caption, out, name)
 
 
@@ -151,7 +160,7 @@ def learning_curves(rows: pd.DataFrame, out: Path, collapse_error: float) -> lis
     order = list(dict.fromkeys(data["series"]))
     diverged = rows[(rows["status"] == "diverged") & (rows["split"] == "")]
     for fig, ax, here, last in _panels(data, height=legend_height(order, 4.6)):
-        draw_outcomes(ax, here[here["status"] == "ok"], "epoch", order, last)
+        draw_outcomes(ax, here[here["status"].isin(records.OUTCOME_STATUSES)], "epoch", order, last)
         stopped = diverged[diverged["depth"] == here["depth"].iloc[0]]
         if not stopped.empty:  # where a run diverged: a cross at the top, not a silent gap
             ax.scatter(stopped["epoch"], [100] * len(stopped), marker="X", s=80, color="black",
@@ -163,7 +172,7 @@ def learning_curves(rows: pd.DataFrame, out: Path, collapse_error: float) -> lis
             ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
     return _finish(fig, "Test error of each variant's own inference modes (relax@T_neg, ff, ff+relax@T_neg) after "
                    "every epoch: the median over the seeds that trained, band: their range; x: a seed that did not "
-                   f"train (final error >= {100 * collapse_error:g}%); a black cross marks the epoch where a run "
+                   f"train ({not_trained(rows, collapse_error)}); a black cross marks the epoch where a run "
                    "diverged." + unfinished_note(rows), out, "learning_curves")
 
 
@@ -212,7 +221,7 @@ def draw_all(directory: Path, collapse_error: float = variants.COLLAPSE_ERROR) -
     """Every figure for one results directory, from its stored tables."""
     directory = Path(directory)
     rows = records.load_table(directory)
-    finished = rows[rows["status"] == "ok"]
+    finished = rows[rows["status"].isin(records.OUTCOME_STATUSES)]
     if finished.empty:  # every run diverged or was skipped: summary.md says which and why
         return []
     out = directory / "figures"

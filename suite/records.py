@@ -29,7 +29,8 @@ from .variants import COLLAPSE_ERROR, outcomes, with_variants
 
 SCHEMA_VERSION = 3  # 2: status rows and the note column; 3: the code_fingerprint column
 #: Columns every row has, beyond the RunConfig fields (see tests/test_harness.py). A run's status is
-#: on each of its rows: ok, diverged (a status row at the epoch it happened) or skipped (one row).
+#: on each of its rows: ok, collapsed (stopped early by the study's abort rule: an outcome, with a
+#: status row at that epoch), diverged (a status row at the epoch it happened) or skipped (one row).
 MEASUREMENT_COLUMNS = ("run_id", "depth", "epoch", "split", "mode", "mode_kind", "steps", "mult_adds",
                        "error", "seconds_per_10k", "eval_warmup_seconds", "train_seconds", "train_cpu_seconds",
                        "train_seconds_total", "train_batches", "warmup_seconds", "status", "note")
@@ -68,6 +69,12 @@ def config_key(cfg: RunConfig, plan) -> str:
 def run_id(cfg: RunConfig, plan, code: str | None = None) -> str:
     """'<config key>-<code fingerprint>': everything that determines a run's rows."""
     return f"{config_key(cfg, plan)}-{code or code_fingerprint()}"
+
+
+def training_id(cfg: RunConfig, plan) -> str:
+    """Like run_id, for the run's training whatever its length: the same configuration with more
+    epochs goes through the same states (and rows), so it can start from this one's checkpoint."""
+    return f"training-{config_key(dataclasses.replace(cfg, epochs=1), plan)}-{code_fingerprint()}"
 
 
 def _git(*args) -> str:
@@ -138,10 +145,14 @@ def load_table(directory: Path, name: str = "rows") -> pd.DataFrame:
     return table
 
 
+#: The statuses whose runs are outcomes: finished, or stopped early as collapsed (a seed that did not train).
+OUTCOME_STATUSES = ("ok", "collapsed")
+
+
 def final_rows(rows: pd.DataFrame, split: str = "test") -> pd.DataFrame:
-    """Each run's last checkpoint on one split."""
+    """Each run's last checkpoint on one split (a collapsed run's: where it was stopped)."""
     last = rows.groupby("run_id")["epoch"].transform("max")
-    return rows[(rows["epoch"] == last) & (rows["split"] == split) & (rows["status"] == "ok")]
+    return rows[(rows["epoch"] == last) & (rows["split"] == split) & rows["status"].isin(OUTCOME_STATUSES)]
 
 
 def primary_mode(row) -> bool:
@@ -171,7 +182,7 @@ def summary_markdown(table: pd.DataFrame) -> str:
 
 
 def unfinished(rows: pd.DataFrame) -> pd.DataFrame:
-    """One line per run that diverged or was skipped: what it was, where it stopped and why."""
+    """One line per run that collapsed, diverged or was skipped: what it was, where it stopped and why."""
     stopped = rows[(rows["status"] != "ok") & (rows["split"] == "")]
     return stopped[["algorithm", "backend", "sizes", "T_neg", "lam", "lrs", "seed", "status", "epoch", "note"]]
 
@@ -216,7 +227,8 @@ def write_summary(rows: pd.DataFrame, directory: Path, residuals: pd.DataFrame |
              "neither).\n\n" + summary_markdown(table) + "\n")
     stopped = unfinished(rows)
     if not stopped.empty:
-        text += ("\n## Runs that did not finish (not in the means above)\n\n"
+        text += ("\n## Runs that did not finish (collapsed runs count above as seeds that did not train; the "
+                 "others are not in the table)\n\n"
                  + stopped.to_markdown(index=False) + "\n")
     if residuals is not None and not residuals.empty:
         text += ("\n## Fixed-point convergence at the last checkpoint (up to 1,000 images of the first ladder split)\n\n"

@@ -3,12 +3,17 @@
 Timing follows docs/method.md §7: compilation is timed apart (the first training minibatch, and
 every distinct evaluation shape), every timed region ends with the backend's sync, inference
 seconds are the median of repeats, and training seconds exclude evaluation.
+
+A run given a checkpoint file saves its whole state there after every epoch and, started again,
+resumes from it: a killed run loses at most the epoch it was in.
 """
 from __future__ import annotations
 
+import pickle
 import statistics
 import time
 from dataclasses import asdict
+from pathlib import Path
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -38,19 +43,34 @@ def no_report(epochs_done: float, message: str) -> None:
 
 class EvaluationPlan(NamedTuple):
     """When to evaluate (checkpoint epochs; empty: every epoch; the last epoch always), what the
-    last checkpoint adds (every mode at every budget of the ladder, and residual traces), and how
-    many timed repeats each inference measurement takes (the median is kept)."""
+    last checkpoint adds (every mode at every budget of the ladder, and residual traces), how
+    many timed repeats each inference measurement takes (the median is kept), and when a run
+    counts as collapsed and stops: its training error (best of its modes) above
+    abort_if_error_above at an evaluated epoch from abort_after_epoch on (None: never)."""
     checkpoints: tuple[int, ...] = ()
     ladder: tuple[int, ...] = ()
     splits: tuple[str, ...] = ("test",)
     residual_steps: int = 0
     timing_repeats: int = 3
+    abort_if_error_above: float | None = None
+    abort_after_epoch: int = 2
+
+    def evaluates(self, epoch: int, epochs: int) -> bool:
+        """Whether a run of `epochs` epochs is evaluated after `epoch`."""
+        return (epoch == epochs or not self.checkpoints or epoch in self.checkpoints
+                or (self.abort_if_error_above is not None and epoch == self.abort_after_epoch))
+
+    def collapsed(self, epoch: int, train_error: float) -> bool:
+        return (self.abort_if_error_above is not None and epoch >= self.abort_after_epoch
+                and train_error > self.abort_if_error_above)
 
 
 class RunResult(NamedTuple):
     rows: list[dict]  # one per (epoch, split, inference mode)
     residuals: list[dict]  # one per (start, step) of the final free relaxation
-    status: str = "ok"  # or "diverged": the run stopped at `epoch`, rows hold what came before
+    #: or "diverged" (the run stopped at `epoch`, rows hold what came before), or "collapsed" (the
+    #: plan stopped it at `epoch`, rows up to and including that epoch)
+    status: str = "ok"
     epoch: int | None = None
     note: str = ""
 
@@ -162,6 +182,40 @@ class Trainer:
         check_finite(bk.to_numpy(self.state), "the weights or persistent states")
         return seconds, cpu_seconds
 
+    def snapshot(self) -> dict:
+        """Everything the next epoch depends on, as NumPy arrays and generator states."""
+        return {"state": self.backend.to_numpy(self.state), "order_rng": self.order_rng.bit_generator.state,
+                "sign_rng": self.sign_rng.bit_generator.state}
+
+    def restore(self, snapshot: dict) -> None:
+        self.state = self.backend.asarray(snapshot["state"])
+        self.order_rng.bit_generator.state = snapshot["order_rng"]
+        self.sign_rng.bit_generator.state = snapshot["sign_rng"]
+
+
+class Checkpoint:
+    """A run's state after its last epoch (Trainer.snapshot, the epoch, the rows so far, the
+    training seconds so far), in one pickle written atomically. A file further along than the run
+    (the same training, more epochs) is neither read nor replaced. The file is the suite's own:
+    pickle reads only what a sweep wrote."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.saved_epoch = 0
+
+    def load(self, epochs: int) -> dict | None:
+        """The saved state, if there is one at an epoch this run of `epochs` epochs reaches."""
+        if self.path is None or not self.path.exists():
+            return None
+        saved = pickle.loads(self.path.read_bytes())
+        self.saved_epoch = saved["epoch"]
+        return saved if saved["epoch"] <= epochs else None
+
+    def save(self, **saved) -> None:
+        if self.path is not None and saved["epoch"] > self.saved_epoch:
+            records.atomic_write(self.path, lambda tmp: Path(tmp).write_bytes(pickle.dumps(saved)))
+            self.saved_epoch = saved["epoch"]
+
 
 def evaluate(engine: Engine, cfg: RunConfig, model: Model, split: datasets.Split, mode_names,
              repeats: int = 3) -> list[dict]:
@@ -218,46 +272,61 @@ def residual_trace(engine: Engine, cfg: RunConfig, model: Model, x, steps: int) 
 
 
 def train_and_evaluate(cfg: RunConfig, dataset: datasets.Dataset | None = None, report: Report = no_report,
-                       plan: EvaluationPlan = EvaluationPlan()) -> RunResult:
-    """Train cfg; rows for every checkpoint (epoch 0 is the untrained net) and the final extras."""
+                       plan: EvaluationPlan = EvaluationPlan(), checkpoint: Path | None = None) -> RunResult:
+    """Train cfg; rows for every checkpoint (epoch 0 is the untrained net) and the final extras.
+    With a checkpoint file, the run resumes from it and saves its state there after every epoch."""
     ds = dataset if dataset is not None else datasets.load(cfg.dataset, cfg.data_dir)
     check_fits(cfg, ds)
     trainer = Trainer(cfg, ds)
     engine, bk = trainer.engine, trainer.backend
     provenance = {**records.provenance(bk.describe()), "warmup_seconds": trainer.warm_up()}
     splits = dict(zip(SPLITS, (ds.train_eval, ds.validation, ds.test)))
-    rows = []
 
-    def record(epoch, train_seconds, train_cpu_seconds, train_seconds_total) -> list[dict]:
-        ladder = modes(MODE_KINDS[cfg.algorithm], plan.ladder) if epoch == cfg.epochs else ()
-        new = []
-        for split_name, split in splits.items():
-            extra = tuple(m for m in ladder if split_name in plan.splits and m not in cfg.eval_modes)
-            for row in evaluate(engine, cfg, trainer.state.model, split, cfg.eval_modes + extra,
-                                plan.timing_repeats):
-                new.append({**config_columns(cfg), "epoch": epoch, "split": split_name, **row,
-                            "train_seconds": train_seconds, "train_cpu_seconds": train_cpu_seconds,
-                            "train_seconds_total": train_seconds_total,
-                            "train_batches": trainer.n_batches, **provenance})
-        rows.extend(new)
-        return new
+    def record(epoch, split_names, mode_names, seconds=(0.0, 0.0, 0.0)) -> list[dict]:
+        train_seconds, train_cpu_seconds, train_seconds_total = seconds
+        return [{**config_columns(cfg), "epoch": epoch, "split": name, **row, "train_seconds": train_seconds,
+                 "train_cpu_seconds": train_cpu_seconds, "train_seconds_total": train_seconds_total,
+                 "train_batches": trainer.n_batches, **provenance}
+                for name in split_names
+                for row in evaluate(engine, cfg, trainer.state.model, splits[name], mode_names, plan.timing_repeats)]
 
-    epoch, total = 0, 0.0
+    saved = Checkpoint(checkpoint)
+    resumed = saved.load(cfg.epochs)
+    if resumed:
+        trainer.restore(resumed["trainer"])
+        # the saved rows may come from a shorter run of the same training: this run's columns
+        rows = [{**row, **config_columns(cfg)} for row in resumed["rows"]]
+        first, total = resumed["epoch"] + 1, resumed["train_seconds_total"]
+        report(resumed["epoch"], f"resumed after epoch {resumed['epoch']} from {checkpoint.name}")
+    else:
+        rows, first, total = [], 1, 0.0
+    epoch = first - 1
     try:
-        record(0, 0.0, 0.0, 0.0)
-        for epoch in range(1, cfg.epochs + 1):
+        if not resumed:
+            rows += record(0, SPLITS, cfg.eval_modes)
+        for epoch in range(first, cfg.epochs + 1):
             seconds, cpu_seconds = trainer.epoch(lambda done: report(epoch - 1 + done / trainer.n_batches, ""))
             total += seconds
             message = f"epoch {epoch}/{cfg.epochs}: {seconds:.1f} s training"
-            if epoch == cfg.epochs or not plan.checkpoints or epoch in plan.checkpoints:
-                errors = {r["mode"]: r["error"] for r in record(epoch, seconds, cpu_seconds, total)
-                          if r["split"] == "validation" and r["mode"] in cfg.eval_modes}
-                message += ", validation error " + ", ".join(f"{m} {e:.3f}" for m, e in errors.items())
+            if plan.evaluates(epoch, cfg.epochs):
+                new = record(epoch, SPLITS, cfg.eval_modes, (seconds, cpu_seconds, total))
+                rows += new
+                message += ", validation error " + ", ".join(f"{r['mode']} {r['error']:.3f}" for r in new
+                                                             if r["split"] == "validation")
+                train_error = min(r["error"] for r in new if r["split"] == "train")
+                if plan.collapsed(epoch, train_error):
+                    note = (f"training error {train_error:.3f} above {plan.abort_if_error_above:g} after epoch "
+                            f"{epoch}: stopped")
+                    report(epoch, f"collapsed: {note}")
+                    return RunResult(rows, [], "collapsed", epoch, note)
+            saved.save(trainer=trainer.snapshot(), epoch=epoch, rows=rows, train_seconds_total=total)
             report(epoch, message)
     except Diverged as err:
         note = f"{err} in epoch {epoch}"
         report(epoch, f"diverged: {note}")
         return RunResult([r for r in rows if r["epoch"] < epoch], [], "diverged", epoch, note)
+    ladder = tuple(m for m in modes(MODE_KINDS[cfg.algorithm], plan.ladder) if m not in cfg.eval_modes)
+    rows += record(cfg.epochs, plan.splits, ladder, (rows[-1]["train_seconds"], rows[-1]["train_cpu_seconds"], total))
     x = bk.asarray(splits[plan.splits[0]].x[:min(EVAL_BATCH, len(splits[plan.splits[0]].x))])
     return RunResult(rows, residual_trace(engine, cfg, trainer.state.model, x, plan.residual_steps))
 

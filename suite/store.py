@@ -4,6 +4,8 @@ results/<study>/
     runs/<run_id>.rows.parquet        a finished run's rows; written last, so it marks the run done
     runs/<run_id>.residuals.parquet   its residual trace
                                       (run_id = <config key>-<code fingerprint>: records.run_id)
+    runs/<training_id>.checkpoint.pkl the training's state after its last epoch (suite.run.Checkpoint):
+                                      a killed run resumes there, a longer run of it starts there
     rows.parquet, residuals.parquet   every run of the study, in study order (see records.py)
     .lock                             held (flock) by the sweep writing here
 
@@ -45,6 +47,16 @@ class RunStore:
         key = run_id.rsplit("-", 1)[0]
         return sorted(other for other in (p.name.removesuffix(".rows.parquet")
                                           for p in self.runs.glob(f"{key}-*.rows.parquet")) if other != run_id)
+
+    def checkpoint(self, training_id: str) -> Path:
+        return self.runs / f"{training_id}.checkpoint.pkl"
+
+    def drop_checkpoints(self, training_id: str, keep_own: bool = True) -> None:
+        """Delete the training's checkpoints saved by other code (and with keep_own=False, its own)."""
+        key = training_id.rsplit("-", 1)[0]
+        for path in self.runs.glob(f"{key}-*.checkpoint.pkl"):
+            if not (keep_own and path == self.checkpoint(training_id)):
+                path.unlink(missing_ok=True)
 
     def save_run(self, run_id: str, rows: pd.DataFrame, residuals: pd.DataFrame) -> None:
         """Store a finished run; its results from other code, if any, are replaced."""

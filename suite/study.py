@@ -5,6 +5,8 @@
     checkpoints = [1, 5, 10]            # epochs to evaluate at (default: every epoch; last: always)
     timing_repeats = 3                  # timed passes per inference measurement (median kept)
     collapse_error = 0.5                # a seed whose final error is at or above this did not train
+    abort_if_error_above = 0.5          # stop a run whose training error is still above this ...
+    abort_after_epoch = 2               # ... at an evaluated epoch from this one on (default: never stop)
     [base]                              # RunConfig fields every run shares
     dataset = "mnist"
     [[runs]]                            # lists expand to a product ...
@@ -47,13 +49,16 @@ class Study:
     residual_tol: float = 1e-3
     timing_repeats: int = 3  # timed passes per inference measurement (the median is kept)
     collapse_error: float = 0.5  # a seed whose final error is at or above this did not train
+    abort_if_error_above: float | None = None  # stop a run whose training error is above this ...
+    abort_after_epoch: int = 2  # ... at an evaluated epoch from this one on: status 'collapsed'
     claims: tuple = ()  # suite.claims.Claim: what the study expects, judged from its outcomes
     source: str = ""
     text: str = field(default="", compare=False)  # the TOML as written, stored beside the results
 
 
 STUDY_KEYS = {"name", "description", "ladder", "checkpoints", "ladder_splits", "residual_steps", "residual_tol",
-              "timing_repeats", "collapse_error", "claims", "base", "runs"}
+              "timing_repeats", "collapse_error", "abort_if_error_above", "abort_after_epoch", "claims", "base",
+              "runs"}
 BLOCK_KEYS = set(RUN_FIELDS) | {"zip", "exclude"}
 SPLITS = ("train", "validation", "test")
 
@@ -170,10 +175,16 @@ def from_dict(data: dict, source: str, text: str = "") -> Study:
     collapse = data.get("collapse_error", 0.5)
     if not isinstance(collapse, (int, float)) or isinstance(collapse, bool) or not 0 < collapse <= 1:
         _error(source, "collapse_error", f"{collapse!r} is not allowed; give an error rate in (0, 1]")
+    abort = data.get("abort_if_error_above")
+    if abort is not None and (not isinstance(abort, (int, float)) or isinstance(abort, bool) or not 0 < abort < 1):
+        _error(source, "abort_if_error_above", f"{abort!r} is not allowed; give an error rate in (0, 1)")
+    abort_after = data.get("abort_after_epoch", 2)
+    if not _whole(abort_after, 1):
+        _error(source, "abort_after_epoch", f"{abort_after!r} is not allowed; give an epoch >= 1")
     claims = tuple(_claim(source, f"claims[{i}]", c, runs) for i, c in enumerate(_tables(source, "claims", data)))
     return Study(name, str(data.get("description", "")), tuple(runs), tuple(sorted(set(ladder))),
                  tuple(sorted(set(checkpoints))), tuple(splits), residual_steps, float(tol), repeats,
-                 float(collapse), claims, source, text)
+                 float(collapse), None if abort is None else float(abort), abort_after, claims, source, text)
 
 
 CLAIM_KEYS = {"says", "where", "than", "pair_on", "mode", "tolerance", "text", "source"}

@@ -3,7 +3,9 @@
 Each run is keyed by records.run_id (its configuration, the evaluation plan, the row schema and the
 fingerprint of the code that computes the numbers). A finished run's rows are stored as soon as it
 ends (store.RunStore), so a sweep run again skips them, and reruns those computed by other code; the
-study's tables are reassembled, in study order, after every run.
+study's tables are reassembled, in study order, after every run. On this machine's pool a run also
+saves its state after every epoch, so an unfinished run resumes where it was (a cluster's workers
+may not share this disk: their runs start over).
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from .study import Study
 
 def evaluation_plan(study: Study) -> EvaluationPlan:
     return EvaluationPlan(study.checkpoints, study.ladder, study.ladder_splits, study.residual_steps,
-                          study.timing_repeats)
+                          study.timing_repeats, study.abort_if_error_above, study.abort_after_epoch)
 
 
 def describe(cfg: RunConfig) -> str:
@@ -159,13 +161,19 @@ def run_study(study: Study, results_dir: Path, executor=None, force: bool = Fals
                            "running again")
         progress.print(f"{len(pending)} run{'' if len(pending) == 1 else 's'} to go on {executor.describe()}")
         skipped: dict[str, pd.DataFrame] = {}
+        training = {i: records.training_id(configs[i], plan) for i in pending}
+        if force:
+            for i in pending:
+                store.drop_checkpoints(training[i], keep_own=False)
+        checkpoints = {i: store.checkpoint(training[i]) if executor.data_here else None for i in pending}
 
         def on_progress(index, epochs_done, message):
             identifier = pending[index]
             progress.update(identifier, epochs_done,
                             message and f"    run {index + 1}, {describe(configs[identifier])}: {message}")
 
-        for done, outcome in enumerate(executor.map([(configs[i], plan) for i in pending], on_progress), 1):
+        tasks = [(configs[i], plan, checkpoints[i]) for i in pending]
+        for done, outcome in enumerate(executor.map(tasks, on_progress), 1):
             identifier = pending[outcome.index]
             cfg = configs[identifier]
             if outcome.skipped:
@@ -174,6 +182,7 @@ def run_study(study: Study, results_dir: Path, executor=None, force: bool = Fals
             else:
                 finished[identifier] = tidy(outcome.result, cfg, identifier)
                 store.save_run(identifier, *finished[identifier])
+                store.drop_checkpoints(training[identifier])
                 what = outcome.result.status if outcome.result.status == "ok" else outcome.result.note
             save_tables(store, configs, finished, skipped, outdated)
             progress.done(identifier, f"[{done}/{len(pending)} done] run {outcome.index + 1}, {describe(cfg)}: {what}")

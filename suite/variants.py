@@ -71,14 +71,15 @@ def check_no_collisions(rows: pd.DataFrame, keys) -> None:
 def outcomes(final: pd.DataFrame, runs: pd.DataFrame, collapse_error: float = COLLAPSE_ERROR) -> pd.DataFrame:
     """Per variant and mode, from each seed's final error (final: one row per variant, mode and seed
     that finished; runs: every run of the study, to count seeds that did not finish):
-    seeds run, seeds trained (error < collapse_error), median and range over all finished seeds, and
+    seeds run, seeds trained (error < collapse_error, and not stopped as collapsed), median and range
+    over all seeds with an outcome, and
     mean and standard deviation over the trained seeds only (errors in %)."""
     check_no_collisions(final, ("variant", "mode", "seed"))
     seeds_run = runs[runs["status"] != "skipped"].groupby("variant")["seed"].nunique()
     table = []  # a row per variant and mode; none when no run finished
     for (variant, mode), group in final.groupby(["variant", "mode"], sort=False):
         errors = 100 * group["error"]
-        trained = errors[group["error"] < collapse_error]
+        trained = errors[(group["error"] < collapse_error) & (group["status"] != "collapsed")]
         table.append({"variant": variant, "mode": mode, "seeds": int(seeds_run.get(variant, len(group))),
                       "trained": len(trained), "median %": errors.median(), "min %": errors.min(),
                       "max %": errors.max(), "mean % (trained)": trained.mean() if len(trained) else float("nan"),

@@ -79,6 +79,7 @@ def test_a_second_sweep_skips_finished_runs_and_force_reruns_them(tmp_path, caps
     assert main(args + ["--force"]) == 0
     out = capsys.readouterr().out
     assert "already finished" not in out and "9 runs to go" in out
+    assert "resumed" not in out  # --force starts every run over, not from its checkpoint
     again = records.load_table(tmp_path / "r" / "tiny")
     assert not again["date"].equals(first["date"]) or not again["train_seconds"].equals(first["train_seconds"])
     pd.testing.assert_frame_equal(comparable(again), comparable(first))
