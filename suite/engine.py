@@ -87,17 +87,17 @@ class Engine:
                                                 donate_argnums=donate_argnums)
         return self._cache[key]
 
-    def _numpy_call(self, fn, *args):
+    def _numpy_call(self, fn, *args, **kwargs):
         bk = self.backend
-        return bk.to_numpy(bk.sync(fn(*bk.asarray(args))))
+        return bk.to_numpy(bk.sync(fn(*bk.asarray(args), **{k: bk.asarray(v) for k, v in kwargs.items()})))
 
     # -- NumPy in, NumPy out ------------------------------------------------------------------
     def relax(self, params, x, s, steps, eps=0.5, beta=0.0, y=None, lam=0.0, f=None, kappa=1.0):
         """`steps` relaxation steps from s; with y the nudged dynamics (F = E + beta C), with f the
         IEP pull of strength lam towards f; kappa weights the energy's 1/2 ||s||^2 terms."""
         pull = None if f is None else Pull(lam, tuple(f))
-        return self._numpy_call(self.compiled(relax), Layers(*params), x, tuple(s), steps, eps, beta, y, pull,
-                                None, False, kappa)
+        return self._numpy_call(self.compiled(relax), Layers(*params), x, tuple(s), steps, eps, beta, y,
+                                pull=pull, kappa=kappa)
 
     def ep_update(self, params, x, s_pos, s_neg, beta, lrs) -> Layers:
         return self._numpy_call(self.compiled(ep.ep_update), Layers(*params), x, tuple(s_pos),

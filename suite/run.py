@@ -264,7 +264,7 @@ def residual_trace(engine: Engine, cfg: RunConfig, model: Model, x, steps: int) 
     rows = []
     for start, s, pull in starts:
         for t in range(1, steps + 1):
-            nxt = one_step(model.energy, x, s, 1, cfg.eps, 0.0, None, pull, None, False, cfg.kappa)
+            nxt = one_step(model.energy, x, s, 1, cfg.eps, pull=pull, kappa=cfg.kappa)
             rows.append({"start": start, "step": t,
                          "residual": max(float(xp.max(xp.abs(a - b))) for a, b in zip(nxt, s))})
             s = nxt
