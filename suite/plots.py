@@ -12,19 +12,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from . import records, variants  # noqa: E402
+from . import costs, records, variants  # noqa: E402
+from .costs import cost_points, with_outcome  # noqa: E402
 
 FIGURES = ("headline_cost", "headline_seconds", "learning_curves", "train_seconds", "torch_vs_jax")
 #: No date in the files: figures redrawn from unchanged tables are byte for byte the same.
 FIXED_METADATA = {"svg": {"Date": None}, "png": {}}
-
-
-KIND_NAMES = {"relax": "relax@T from zeros", "ff": "ff", "ff+relax": "ff+relax@T"}
-
-
-def series_label(row) -> str:
-    """A variant and the kind of its inference mode: 'IEP lam=0.1: ff+relax@T'."""
-    return row["variant"] if row["algorithm"] == "bp" else f"{row['variant']}: {KIND_NAMES[row['mode_kind']]}"
 
 
 def budgets(rows: pd.DataFrame) -> str:
@@ -35,41 +28,6 @@ def budgets(rows: pd.DataFrame) -> str:
         lam = "/".join(f"{v:g}" for v in sorted(group["lam"].unique()))
         parts.append(f"{algorithm.upper()} T_neg={t}" + (f", lam={lam}" if algorithm == "iep" else ""))
     return "; ".join(parts)
-
-
-def with_outcome(rows: pd.DataFrame, collapse_error: float) -> pd.DataFrame:
-    """rows with their variant, series and 'trained': whether the run's best primary mode ended
-    below collapse_error (a seed that did not train is drawn apart, never in a curve)."""
-    rows = variants.with_variants(rows)
-    final = records.final_rows(rows)
-    primary = final[final.apply(records.primary_mode, axis=1) & (final["status"] == "ok")]
-    best = primary.groupby("run_id")["error"].min()
-    rows = rows.assign(trained=rows["run_id"].map(best < collapse_error).fillna(False).astype(bool),
-                       **{"error %": 100 * rows["error"]})
-    return rows.assign(series=rows.apply(series_label, axis=1)) if not rows.empty else rows
-
-
-def cost_points(rows: pd.DataFrame, collapse_error: float = variants.COLLAPSE_ERROR) -> pd.DataFrame:
-    """Final test error per run, mode and budget T (IEP's relax from zeros left out)."""
-    final = with_outcome(records.final_rows(rows), collapse_error)
-    return final[~((final["algorithm"] == "iep") & (final["mode_kind"] == "relax"))]
-
-
-MATCH_TOLERANCE = 0.5  # percentage points: errors this close count as matched
-
-
-def savings_text(points: pd.DataFrame) -> str:
-    """At the best median error both an EP and an IEP variant reach (trained seeds), how many times
-    the IEP variant's multiply-adds the EP variant needs, naming both."""
-    medians = points[points["trained"]].groupby(["algorithm", "series", "mult_adds"])["error %"].median()
-    if not {"ep", "iep"} <= set(medians.index.get_level_values("algorithm")):
-        return ""
-    ep, iep = medians["ep"], medians["iep"]
-    target = max(ep.min(), iep.min())
-    ep_series, ep_cost = min(ep[ep <= target + MATCH_TOLERANCE].index, key=lambda key: key[1])
-    iep_series, iep_cost = min(iep[iep <= target + MATCH_TOLERANCE].index, key=lambda key: key[1])
-    return (f"at {target:.1f}% test error (median, the best both reach):\n{ep_series}\nneeds "
-            f"{ep_cost / iep_cost:.2g}x the multiply-adds of\n{iep_series}")
 
 
 def legend_height(series, least: float) -> float:
@@ -141,8 +99,8 @@ def headline(rows: pd.DataFrame, out: Path, x: str, name: str, collapse_error: f
         ax.set_ylabel("test error, % (log)")
         ax.grid(True, which="both", alpha=0.3)
         if x == "mult_adds":
-            ax.text(0.5, -0.22, savings_text(here), transform=ax.transAxes, fontsize=8, ha="center",
-                    va="top", bbox=dict(facecolor="white", alpha=0.8, edgecolor="0.7"))
+            ax.text(0.5, -0.22, costs.describe(costs.matched(here)), transform=ax.transAxes, fontsize=8,
+                    ha="center", va="top", bbox=dict(facecolor="white", alpha=0.8, edgecolor="0.7"))
         if last:
             ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
     what = "multiply-adds" if x == "mult_adds" else "measured time"

@@ -230,6 +230,14 @@ def write_summary(rows: pd.DataFrame, directory: Path, residuals: pd.DataFrame |
         text += ("\n## Runs that did not finish (collapsed runs count above as seeds that did not train; the "
                  "others are not in the table)\n\n"
                  + stopped.to_markdown(index=False) + "\n")
+    from . import costs  # here, not at the top: costs builds on this module
+    matched = costs.table(rows, collapse_error)
+    if not matched.empty:
+        text += ("\n## Inference cost at matched error, per depth\n\nAt the best median test error that both EP "
+                 "from zeros and IEP reach (trained seeds; within "
+                 f"{costs.MATCH_TOLERANCE:g} points), the cheapest mode of each that reaches it, from the last "
+                 "checkpoint's ladder, and how many times IEP's multiply-adds per sample EP needs.\n\n"
+                 + matched.to_markdown(index=False) + "\n")
     if residuals is not None and not residuals.empty:
         text += ("\n## Fixed-point convergence at the last checkpoint (up to 1,000 images of the first ladder split)\n\n"
                  + convergence(residuals, tol).to_markdown(index=False) + "\n")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from suite import plots, records, study
+from suite import costs, plots, records, study
 from suite.cli import main
 from suite.config import ConfigError, RunConfig
 
@@ -91,10 +91,15 @@ def test_savings_ratio_at_matched_error():
         point("ep", "EP: relax@T", 800, 4.4, seed=1), point("ep", "EP: relax@T", 800, 90.0, trained=False, seed=2),
         point("ep", "EP: relax@T", 1600, 3.0)])
     # both reach 4.0%; EP first does (median 4.3, within 0.5 points) at 800, IEP at 200
-    assert plots.savings_text(points) == ("at 4.0% test error (median, the best both reach):\nEP: relax@T\n"
+    assert costs.describe(costs.matched(points)) == ("at 4.0% test error (median, the best both reach):\nEP: relax@T\n"
                                           "needs 4x the multiply-adds of\nIEP: ff+relax@T")
     worse_ep = points[points["mult_adds"] < 1000]
-    assert "at 4.3% test error" in plots.savings_text(worse_ep)  # EP's best median bounds the match
+    assert "at 4.3% test error" in costs.describe(costs.matched(worse_ep))  # EP's best median bounds the match
+    assert costs.matched(worse_ep)[-2:] == pytest.approx((4.0, 4.3))
+    no_ep = costs.matched(points[(points["algorithm"] == "iep") | ~points["trained"]])
+    assert no_ep.ep_series is None and no_ep.ratio == float("inf") and no_ep.error == 4.0
+    assert costs.describe(no_ep).startswith("no EP seed trained; IEP: ff+relax@T\nreaches 4.0% test error")
+    assert costs.matched(points[points["algorithm"] == "ep"]) is None
 
 
 BAD_STUDIES = [

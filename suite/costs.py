@@ -1,0 +1,105 @@
+"""Inference cost at matched error: the multiply-adds EP from zeros pays to reach the error that
+IEP's initializer reaches, from each run's last checkpoint (every mode at every ladder budget).
+
+Errors are medians over a variant's trained seeds; a seed that did not train never counts.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import pandas as pd
+
+from . import records, variants
+
+KIND_NAMES = {"relax": "relax@T from zeros", "ff": "ff", "ff+relax": "ff+relax@T"}
+MATCH_TOLERANCE = 0.5  # percentage points: errors this close count as matched
+
+
+def series_label(row) -> str:
+    """A variant and the kind of its inference mode: 'IEP lam=0.1: ff+relax@T'."""
+    return row["variant"] if row["algorithm"] == "bp" else f"{row['variant']}: {KIND_NAMES[row['mode_kind']]}"
+
+
+def with_outcome(rows: pd.DataFrame, collapse_error: float) -> pd.DataFrame:
+    """rows with their variant, series and 'trained': whether the run finished with its best primary
+    mode below collapse_error (a seed that did not train is drawn apart, never in a curve)."""
+    rows = variants.with_variants(rows)
+    final = records.final_rows(rows)
+    primary = final[final.apply(records.primary_mode, axis=1) & (final["status"] == "ok")]
+    best = primary.groupby("run_id")["error"].min()
+    rows = rows.assign(trained=rows["run_id"].map(best < collapse_error).fillna(False).astype(bool),
+                       **{"error %": 100 * rows["error"]})
+    return rows.assign(series=rows.apply(series_label, axis=1)) if not rows.empty else rows
+
+
+def cost_points(rows: pd.DataFrame, collapse_error: float = variants.COLLAPSE_ERROR) -> pd.DataFrame:
+    """Final test error per run, mode and budget T (IEP's relax from zeros left out)."""
+    final = with_outcome(records.final_rows(rows), collapse_error)
+    return final[~((final["algorithm"] == "iep") & (final["mode_kind"] == "relax"))]
+
+
+class Match(NamedTuple):
+    """The best median error both EP and IEP reach, and the cheapest series of each that reaches
+    it; without a trained EP seed, IEP's best error and ep_series None."""
+    error: float  # %
+    iep_series: str
+    iep_mult_adds: float
+    ep_series: str | None
+    ep_mult_adds: float | None
+    best_iep: float  # each algorithm's best median error, %
+    best_ep: float | None
+
+    @property
+    def ratio(self) -> float:
+        """EP's multiply-adds over IEP's at the matched error (inf: EP trained no seed)."""
+        return math.inf if self.ep_mult_adds is None else self.ep_mult_adds / self.iep_mult_adds
+
+
+def cheapest(medians: pd.Series, error: float) -> tuple[str, float]:
+    """(series, multiply-adds) of the cheapest budget whose median error is within the tolerance."""
+    return min(medians[medians <= error + MATCH_TOLERANCE].index, key=lambda key: key[1])
+
+
+def matched(points: pd.DataFrame) -> Match | None:
+    """The match among cost points (of one panel or depth); None without a trained IEP seed."""
+    medians = points[points["trained"]].groupby(["algorithm", "series", "mult_adds"])["error %"].median()
+    if "iep" not in set(medians.index.get_level_values("algorithm")):
+        return None
+    iep = medians["iep"]
+    if "ep" not in set(medians.index.get_level_values("algorithm")):
+        return Match(iep.min(), *cheapest(iep, iep.min()), None, None, iep.min(), None)
+    ep = medians["ep"]
+    error = max(ep.min(), iep.min())
+    return Match(error, *cheapest(iep, error), *cheapest(ep, error), iep.min(), ep.min())
+
+
+def describe(match: Match | None) -> str:
+    """The match in words, for a figure."""
+    if match is None:
+        return ""
+    if match.ep_series is None:
+        return (f"no EP seed trained; {match.iep_series}\nreaches {match.error:.1f}% test error (median) "
+                f"at {match.iep_mult_adds:,.0f} multiply-adds")
+    return (f"at {match.error:.1f}% test error (median, the best both reach):\n{match.ep_series}\nneeds "
+            f"{match.ratio:.2g}x the multiply-adds of\n{match.iep_series}")
+
+
+def count(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def table(rows: pd.DataFrame, collapse_error: float = variants.COLLAPSE_ERROR) -> pd.DataFrame:
+    """One line per depth where IEP trained: the match and its ratio."""
+    points = cost_points(rows, collapse_error)
+    lines = []
+    for depth, here in points.groupby("depth"):
+        match = matched(here)
+        if match is not None:
+            lines.append({"hidden layers": depth, "matched error %": round(match.error, 2),
+                          "EP (cheapest there)": match.ep_series or "no seed trained",
+                          "EP multiply-adds": count(match.ep_mult_adds), "IEP (cheapest there)": match.iep_series,
+                          "IEP multiply-adds": count(match.iep_mult_adds), "EP / IEP": f"{match.ratio:.3g}",
+                          "best median % (EP / IEP)": f"{'-' if match.best_ep is None else f'{match.best_ep:.2f}'}"
+                                                      f" / {match.best_iep:.2f}"})
+    return pd.DataFrame(lines)
