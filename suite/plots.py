@@ -99,8 +99,9 @@ def headline(rows: pd.DataFrame, out: Path, x: str, name: str, collapse_error: f
         ax.set_ylabel("test error, % (log)")
         ax.grid(True, which="both", alpha=0.3)
         if x == "mult_adds":
-            ax.text(0.5, -0.22, costs.describe(costs.matched(here)), transform=ax.transAxes, fontsize=8,
-                    ha="center", va="top", bbox=dict(facecolor="white", alpha=0.8, edgecolor="0.7"))
+            words = costs.describe(costs.matched(here), costs.largest_saving(here, collapse_error))
+            ax.text(0.5, -0.22, words, transform=ax.transAxes, fontsize=8, ha="center", va="top",
+                    bbox=dict(facecolor="white", alpha=0.8, edgecolor="0.7"))
         if last:
             ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
     what = "multiply-adds" if x == "mult_adds" else "measured time"

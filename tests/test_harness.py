@@ -100,6 +100,9 @@ def test_savings_ratio_at_matched_error():
     assert no_ep.ep_series is None and no_ep.ratio == float("inf") and no_ep.error == 4.0
     assert costs.describe(no_ep).startswith("no EP seed trained; IEP: ff+relax@T\nreaches 4.0% test error")
     assert costs.matched(points[points["algorithm"] == "ep"]) is None
+    # IEP's ff (5.0% at 100) is what EP needs most to match: 800 multiply-adds (median 4.3%), 8x
+    assert costs.largest_saving(points) == ("IEP: ff", 100, 5.0, 800) and costs.largest_saving(points).ratio == 8
+    assert costs.largest_saving(points[points["algorithm"] == "iep"]).ratio == float("inf")  # no EP seed at all
 
 
 BAD_STUDIES = [
