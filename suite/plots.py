@@ -15,7 +15,7 @@ import seaborn as sns  # noqa: E402
 from . import costs, records, variants  # noqa: E402
 from .costs import cost_points, with_outcome  # noqa: E402
 
-FIGURES = ("headline_cost", "headline_seconds", "learning_curves", "train_seconds", "torch_vs_jax")
+FIGURES = ("headline_cost", "headline_seconds", "learning_curves", "train_seconds", "torch_vs_jax", "residuals")
 #: No date in the files: figures redrawn from unchanged tables are byte for byte the same.
 FIXED_METADATA = {"svg": {"Date": None}, "png": {}}
 
@@ -135,6 +135,33 @@ def learning_curves(rows: pd.DataFrame, out: Path, collapse_error: float) -> lis
                    "diverged." + unfinished_note(rows), out, "learning_curves")
 
 
+RESIDUAL_FLOOR = 1e-8  # where a residual of exactly 0 (a float32 state that stopped moving) is drawn
+START_NAMES = {"zeros": "from zeros", "forward": "from f"}
+
+
+def residual_curves(rows: pd.DataFrame, residuals: pd.DataFrame, out: Path) -> list[Path]:
+    """The fixed-point residual against free steps at the last checkpoint, per depth: EP from
+    zeros against IEP from its initializer's prediction (IEP from zeros is in summary.md)."""
+    variant = variants.with_variants(rows, given=("sizes",)).drop_duplicates("run_id").set_index("run_id")["variant"]
+    residuals = residuals[~((residuals["algorithm"] == "iep") & (residuals["start"] == "zeros"))]
+    data = residuals.assign(series=[f"{variant[r]}: {START_NAMES[s]}" for r, s in
+                                    zip(residuals["run_id"], residuals["start"])],
+                            residual=residuals["residual"].clip(lower=RESIDUAL_FLOOR))
+    order = list(dict.fromkeys(data["series"]))
+    for fig, ax, here, last in _panels(data, height=legend_height(order, 4.6)):
+        sns.lineplot(data=here, x="step", y="residual", hue="series", hue_order=order, estimator="median",
+                     errorbar=("pi", 100), ax=ax, legend=last)
+        ax.set(yscale="log", xscale="log", xlabel="free relaxation step t (log)",
+               ylabel="max |s_{t+1} - s_t| (log)")
+        ax.grid(True, which="both", alpha=0.3)
+        if last:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
+    return _finish(fig, "How fast the free relaxation settles at the last checkpoint, on up to 1,000 test images: the "
+                   "largest change of any unit in one step, EP from zeros and IEP from its initializer's prediction f "
+                   f"with the pull; median over seeds, band: range; exactly 0 is drawn at {RESIDUAL_FLOOR:g}.",
+                   out, "residuals")
+
+
 def across_backends_and_depths(rows: pd.DataFrame) -> pd.DataFrame:
     """rows with the variant named apart from the backend, with the layer sizes given (by depth)."""
     return variants.with_variants(rows, exclude=("backend",), given=("sizes",))
@@ -192,6 +219,9 @@ def draw_all(directory: Path, collapse_error: float = variants.COLLAPSE_ERROR) -
     paths += train_seconds(rows, out)
     if finished["backend"].nunique() > 1:
         paths += torch_vs_jax(rows, out)
+    residuals = records.load_table(directory, "residuals")
+    if not residuals.empty:
+        paths += residual_curves(rows, residuals, out)
     return paths
 
 

@@ -71,3 +71,15 @@ def test_a_study_sets_its_collapse_error():
     assert records.summary(rows)["trained"].item() == 2
     assert records.summary(rows, collapse_error=0.2)["trained"].item() == 1
     assert np.isnan(records.summary(rows, collapse_error=0.01)["mean % (trained)"].item())
+
+
+def test_convergence_reports_the_residual_at_each_budget_and_the_steps_to_each_threshold():
+    def trace(run_id, seed, residuals):
+        return [dict(run_id=run_id, seed=seed, start="zeros", step=t, residual=r, algorithm="ep", depth=1,
+                     T_neg=20, lam=0.0, backend="numpy") for t, r in enumerate(residuals, 1)]
+    residuals = pd.DataFrame(trace("a", 0, [1, 0.1, 5e-3, 2e-3, 5e-4, 1e-4, 0, 0])
+                             + trace("b", 1, [1, 0.3, 0.05, 5e-3, 4e-3, 3e-3, 2e-3, 2e-3]))
+    [line] = records.convergence(residuals, 1e-3).to_dict("records")
+    assert [line[f"T={t}"] for t in (1, 2, 4, 8)] == ["1.0e+00", "2.0e-01", "3.5e-03", "1.0e-03"]
+    assert line["steps to < 0.01"] == "3.5"  # steps 3 and 4
+    assert line["steps to < 0.001"] == "5 (1 of 2 seeds)"
