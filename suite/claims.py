@@ -32,7 +32,7 @@ from .algorithms.inference import parse_mode
 from .variants import LABEL_ORDER
 
 KINDS = ("trains", "fails", "matches", "beats")
-OWN_MODE = {"ep": "relax", "iep": "ff+relax", "bp": "ff"}
+OWN_MODE = {"ep": "relax", "iep": "ff+relax", "bp": "ff", "bptt": "relax"}
 
 
 class ClaimError(ValueError):

@@ -16,8 +16,9 @@ from .algorithms.inference import MODE_KINDS, modes, parse_mode
 
 ALGORITHMS = tuple(MODE_KINDS)
 DATASETS = ("mnist", "fashion-mnist", "synthetic")
-INITS = {"ep": ("zeros", "persistent"), "iep": ("forward",), "bp": ("none",)}
-DEFAULT_INIT = {"ep": "zeros", "iep": "forward", "bp": "none"}
+INITS = {"ep": ("zeros", "persistent"), "iep": ("forward",), "bp": ("none",), "bptt": ("zeros",)}
+DEFAULT_INIT = {"ep": "zeros", "iep": "forward", "bp": "none", "bptt": "zeros"}
+AUTODIFF_BACKENDS = ("torch", "jax")  # what bptt needs
 INITIALIZER_LOSSES = ("local", "global")
 INITIALIZER_TARGETS = ("free", "nudged")
 
@@ -38,7 +39,8 @@ def _field(default, doc: str):
 @dataclass(frozen=True)
 class RunConfig:
     algorithm: str = _field("ep", "what trains: ep (Equilibrium Propagation), iep (EP with a feedforward "
-                            "initializer), bp (a feedforward net by backprop)")
+                            "initializer), bp (a feedforward net by backprop), bptt (the energy net by backprop "
+                            "through its T_neg free steps)")
     backend: str = _field("numpy", f"array library: {', '.join(BACKENDS)}")
     dataset: str = _field("mnist", f"data set: {', '.join(DATASETS)}")
     data_dir: str | None = _field(None, "a folder of the four IDX files to use in place of the installed data")
@@ -163,6 +165,9 @@ def validate(cfg: RunConfig) -> None:
         _fail("lam", cfg.lam, "the pull term needs an initializer: use it with algorithm 'iep' only")
     if cfg.initializer_target != "free" and cfg.algorithm != "iep":
         _fail("initializer_target", cfg.initializer_target, "only IEP has an initializer: use it with 'iep' only")
+    if cfg.algorithm == "bptt" and cfg.backend not in AUTODIFF_BACKENDS:
+        _fail("backend", cfg.backend, f"bptt differentiates through the relaxation and needs autodiff: use "
+              f"{' or '.join(AUTODIFF_BACKENDS)}")
     if cfg.kappa != 1.0 and cfg.algorithm == "bp":
         _fail("kappa", cfg.kappa, "bp has no energy: use it with 'ep' or 'iep' only")
     kinds = MODE_KINDS[cfg.algorithm]

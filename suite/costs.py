@@ -26,8 +26,9 @@ def with_outcome(rows: pd.DataFrame, collapse_error: float) -> pd.DataFrame:
     mode below collapse_error (a seed that did not train is drawn apart, never in a curve)."""
     rows = variants.with_variants(rows)
     final = records.final_rows(rows)
-    primary = final[final.apply(records.primary_mode, axis=1) & (final["status"] == "ok")]
-    best = primary.groupby("run_id")["error"].min()
+    final = final[final["status"] == "ok"]
+    best = final[final.apply(records.primary_mode, axis=1)].groupby("run_id")["error"].min() if len(final) else \
+        pd.Series(dtype=float)
     rows = rows.assign(trained=rows["run_id"].map(best < collapse_error).fillna(False).astype(bool),
                        **{"error %": 100 * rows["error"]})
     return rows.assign(series=rows.apply(series_label, axis=1)) if not rows.empty else rows

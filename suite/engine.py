@@ -15,7 +15,7 @@ import numpy as np
 
 import backends
 
-from .algorithms import bp, ep, feedforward, iep
+from .algorithms import bp, bptt, ep, feedforward, iep
 from .algorithms.energy import Layers, Pull, relax, zero_state
 from .algorithms.inference import Model, Mode, final_state
 
@@ -42,12 +42,16 @@ class TrainState(NamedTuple):
 
 def train_step(backend, state: TrainState, X, Y, idx, sign, hp: ep.EPHyper, lam, *,
                algorithm: str, init: str, symmetric: bool, global_loss: bool, bp_loss: str,
-               initializer_target: str = "free") -> TrainState:
-    """One minibatch of any algorithm; X, Y live on the device and idx picks the minibatch."""
+               initializer_target: str = "free", bptt_steps: int = 0) -> TrainState:
+    """One minibatch of any algorithm; X, Y live on the device and idx picks the minibatch.
+    bptt_steps: T_neg for bptt, fixed at compile time (jax differentiates only loops of static length)."""
     x, y = backend.take_rows(X, idx), backend.take_rows(Y, idx)
     energy, ff = state.model
     if algorithm == "bp":
         return TrainState(Model(None, bp.train_step(backend, ff, x, y, hp.lrs, bp_loss)), None)
+    if algorithm == "bptt":
+        return TrainState(Model(bptt.train_step(backend, energy, x, y, bptt_steps, hp.eps, hp.lrs, hp.kappa), None),
+                          None)
     if algorithm == "iep":
         energy, ff = iep.train_step(backend, energy, ff, x, y, sign, hp, lam, symmetric, global_loss,
                                     initializer_target)

@@ -104,7 +104,7 @@ def check_fits(cfg: RunConfig, ds: datasets.Dataset) -> None:
 
 
 def initial_state(engine: Engine, cfg: RunConfig, rng: np.random.Generator, n_train: int) -> TrainState:
-    energy = glorot_layers(rng, cfg.sizes) if cfg.algorithm in ("ep", "iep") else None
+    energy = glorot_layers(rng, cfg.sizes) if cfg.algorithm in ("ep", "iep", "bptt") else None
     ff = glorot_layers(rng, cfg.sizes) if cfg.algorithm in ("iep", "bp") else None
     persistent = (tuple(np.zeros((n_train, n)) for n in cfg.sizes[1:])
                   if cfg.init == "persistent" else None)
@@ -141,7 +141,8 @@ class Trainer:
         self.chunk = self.engine.compiled(train_chunk, donate_argnums=(0,), algorithm=cfg.algorithm,
                                           init=cfg.init, symmetric=cfg.symmetric,
                                           global_loss=cfg.initializer_loss == "global", bp_loss=cfg.bp_loss,
-                                          initializer_target=cfg.initializer_target)
+                                          initializer_target=cfg.initializer_target,
+                                          bptt_steps=cfg.T_neg if cfg.algorithm == "bptt" else 0)
         self.chunk_length = chunk_length(self.n_batches)
 
     def warm_up(self) -> float:

@@ -87,12 +87,14 @@ TRAIN_IMAGES = {"mnist": 50_000, "fashion-mnist": 50_000, "synthetic": 1_000}
 def training_multiply_adds(cfg: RunConfig) -> float:
     """The multiply-adds of a run's training: per sample, EP's input drive, both phases' steps and
     its update (plus the initializer's forward and backward pass for IEP), or backprop's forward
-    and backward pass (three times the forward products)."""
+    and backward pass (three times the forward products; for bptt, of the free phase)."""
     products = [a * b for a, b in zip(cfg.sizes[:-1], cfg.sizes[1:])]
     feedforward = 3 * sum(products)
     steps = cfg.T_neg + cfg.T_pos * (2 if cfg.symmetric else 1)
     ep = products[0] + steps * 2 * sum(products[1:]) + sum(products) + sum(products[1:])
-    per_sample = {"ep": ep, "iep": ep + feedforward, "bp": feedforward}[cfg.algorithm]
+    free_phase = products[0] + cfg.T_neg * 2 * sum(products[1:])
+    per_sample = {"ep": ep, "iep": ep + feedforward, "bp": feedforward,
+                  "bptt": 3 * free_phase}[cfg.algorithm]  # bptt: the free phase forward, then twice back
     n_train = cfg.train_size or TRAIN_IMAGES[cfg.dataset]
     return per_sample * (n_train // cfg.batch_size) * cfg.batch_size * cfg.epochs
 

@@ -39,9 +39,9 @@ def parse_mode(text: str) -> Mode:
 
 
 #: The mode kinds each algorithm's trained model answers with, in reporting order ...
-MODE_KINDS = {"ep": ("relax",), "iep": ("ff", "ff+relax", "relax"), "bp": ("ff",)}
+MODE_KINDS = {"ep": ("relax",), "iep": ("ff", "ff+relax", "relax"), "bp": ("ff",), "bptt": ("relax",)}
 #: ... and the ones it is trained for, its primary modes (evaluated at T = T_neg).
-PRIMARY_KINDS = {"ep": ("relax",), "iep": ("ff", "ff+relax"), "bp": ("ff",)}
+PRIMARY_KINDS = {"ep": ("relax",), "iep": ("ff", "ff+relax"), "bp": ("ff",), "bptt": ("relax",)}
 
 
 def modes(kinds, budgets) -> tuple[str, ...]:
