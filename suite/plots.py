@@ -15,7 +15,8 @@ import seaborn as sns  # noqa: E402
 from . import costs, records, variants  # noqa: E402
 from .costs import cost_points, with_outcome  # noqa: E402
 
-FIGURES = ("headline_cost", "headline_seconds", "learning_curves", "train_seconds", "torch_vs_jax", "residuals")
+FIGURES = ("headline_cost", "headline_seconds", "learning_curves", "train_seconds", "torch_vs_jax", "residuals",
+           "alignment", "saturation")
 #: No date in the files: figures redrawn from unchanged tables are byte for byte the same.
 FIXED_METADATA = {"svg": {"Date": None}, "png": {}}
 
@@ -162,6 +163,60 @@ def residual_curves(rows: pd.DataFrame, residuals: pd.DataFrame, out: Path) -> l
                    out, "residuals")
 
 
+def _layer_panels(data: pd.DataFrame, order, title: str, height: float = 4.6):
+    """A panel per layer; title: e.g. 'weights W_{layer}'."""
+    layers = sorted(data["layer"].unique())
+    fig, axes = plt.subplots(1, len(layers), figsize=(4.6 * len(layers) + 4, legend_height(order, height)),
+                             squeeze=False, sharey=True)
+    for ax, layer in zip(axes[0], layers):
+        ax.set_title(title.format(layer=layer), fontsize=10)
+        yield fig, ax, data[data["layer"] == layer], ax is axes[0][-1]
+
+
+def diagnostics_named(rows: pd.DataFrame, diagnostics: pd.DataFrame, collapse_error: float) -> pd.DataFrame:
+    """diagnostics with each run's variant and whether it trained."""
+    runs = costs.with_outcome(rows, collapse_error).drop_duplicates("run_id").set_index("run_id")
+    return diagnostics.assign(variant=diagnostics["run_id"].map(runs["variant"]),
+                              outcome=diagnostics["run_id"].map(runs["trained"]).map(
+                                  {True: "trained", False: "did not train"}))
+
+
+def alignment(data: pd.DataFrame, out: Path) -> list[Path]:
+    """Cosines against epoch: EP's update against the BPTT gradient, IEP's local initializer
+    gradient against backprop's; one panel per layer of weights, a line per variant and quantity."""
+    data = data[data["quantity"].str.startswith("cosine")]
+    data = data.assign(series=data["variant"] + ": " + data["quantity"].str.removeprefix("cosine "))
+    order = list(dict.fromkeys(data["series"]))
+    for fig, ax, here, last in _layer_panels(data, order, "weights W_{layer}"):
+        sns.lineplot(data=here, x="epoch", y="value", hue="series", hue_order=order, estimator="median",
+                     errorbar=("pi", 100), marker="o", ax=ax, legend=last)
+        ax.axhline(0, color="0.5", lw=0.8)
+        ax.set(ylim=(-1.05, 1.05), xlabel="epoch (0 = untrained)", ylabel="cosine")
+        if last:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
+    return _finish(fig, "Gradient alignment on a fixed probe batch of 100 training images, per layer of weights: the "
+                   "cosine between EP's update (from +beta, -beta, or both: symmetric) and the exact gradient of the "
+                   "cost after T_neg free steps (BPTT), and between IEP's local initializer gradient and backprop "
+                   "through the initializer. Median over seeds, band: range.", out, "alignment")
+
+
+def saturation_figure(data: pd.DataFrame, out: Path) -> list[Path]:
+    """Saturated units against epoch per layer, each seed its own line: a collapsed seed beside a
+    trained one of the same variant."""
+    data = data[data["quantity"] == "stuck at 0 or 1"]
+    order = list(dict.fromkeys(data["variant"]))
+    for fig, ax, here, last in _layer_panels(data, order, "states s_{layer}"):
+        sns.lineplot(data=here, x="epoch", y="value", hue="variant", hue_order=order, style="outcome",
+                     style_order=["trained", "did not train"], units="seed", estimator=None, marker="o",
+                     ax=ax, legend=last)
+        ax.set(ylim=(-0.03, 1.03), xlabel="epoch (0 = untrained)", ylabel="fraction of units")
+        if last:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
+    return _finish(fig, "Saturation on the probe batch, per layer of states: the fraction of units at exactly 0 or "
+                   "exactly 1 for every probe image (units that no longer learn), one line per seed; dashed: a seed "
+                   "that did not train.", out, "saturation")
+
+
 def across_backends_and_depths(rows: pd.DataFrame) -> pd.DataFrame:
     """rows with the variant named apart from the backend, with the layer sizes given (by depth)."""
     return variants.with_variants(rows, exclude=("backend",), given=("sizes",))
@@ -222,6 +277,11 @@ def draw_all(directory: Path, collapse_error: float = variants.COLLAPSE_ERROR) -
     residuals = records.load_table(directory, "residuals")
     if not residuals.empty:
         paths += residual_curves(rows, residuals, out)
+    if (directory / "diagnostics.parquet").exists():
+        diagnostics = records.load_table(directory, "diagnostics")
+        if not diagnostics.empty:
+            named = diagnostics_named(rows, diagnostics, collapse_error)
+            paths += alignment(named, out) + saturation_figure(named, out)
     return paths
 
 

@@ -3,6 +3,7 @@
 results/<study>/
     rows.parquet        every measurement, with configuration and provenance columns
     residuals.parquet   the final free relaxation's max |s_{t+1} - s_t| per step
+    diagnostics.parquet gradient alignment and saturation per evaluated epoch and layer (if asked for)
     summary.csv / .md   final test errors, mean and spread over seeds
     study.toml          the study as it was run
 """

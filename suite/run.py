@@ -22,6 +22,7 @@ from backends import tree_map
 
 from . import data as datasets
 from . import records
+from .algorithms import diagnostics as instruments
 from .algorithms.energy import Pull, relax, zero_state
 from .algorithms.ep import EPHyper
 from .algorithms.inference import MODE_KINDS, Model, modes, multiply_adds, parse_mode
@@ -30,6 +31,7 @@ from .engine import Engine, TrainState, feedforward_prediction, glorot_layers, o
 
 SPLITS = ("train", "validation", "test")
 EVAL_BATCH = 1000
+PROBE_SIZE = 100  # the first training images: the fixed probe batch of the diagnostics
 REPORT_SECONDS = 0.5  # how often a run reports its progress within an epoch
 
 #: report(epochs_done, message): progress of a run, epochs_done fractional within an epoch; a
@@ -54,6 +56,7 @@ class EvaluationPlan(NamedTuple):
     timing_repeats: int = 3
     abort_if_error_above: float | None = None
     abort_after_epoch: int = 2
+    diagnostics: bool = False  # record suite.algorithms.diagnostics at every evaluated epoch
 
     def evaluates(self, epoch: int, epochs: int) -> bool:
         """Whether a run of `epochs` epochs is evaluated after `epoch`."""
@@ -73,6 +76,7 @@ class RunResult(NamedTuple):
     status: str = "ok"
     epoch: int | None = None
     note: str = ""
+    diagnostics: list[dict] = []  # one per (epoch, quantity, layer) when the plan asks for them
 
 
 class Diverged(FloatingPointError):
@@ -272,6 +276,17 @@ def residual_trace(engine: Engine, cfg: RunConfig, model: Model, x, steps: int) 
     return rows
 
 
+def diagnose(trainer: "Trainer", epoch: int) -> list[dict]:
+    """The diagnostics of the run's model now, on the probe batch: a row per quantity and layer."""
+    cfg, bk = trainer.cfg, trainer.backend
+    if cfg.algorithm == "bp":  # no energy net: nothing to relax or to saturate
+        return []
+    fn = trainer.engine.compiled(instruments.probe, algorithm=cfg.algorithm, steps=cfg.T_neg)
+    found = fn(trainer.state.model, trainer.X[:PROBE_SIZE], trainer.Y[:PROBE_SIZE], trainer.hp, cfg.lam)
+    return [{"epoch": epoch, "quantity": quantity, "layer": layer, "value": float(value)}
+            for quantity, values in found.items() for layer, value in enumerate(bk.to_numpy(values), 1)]
+
+
 def train_and_evaluate(cfg: RunConfig, dataset: datasets.Dataset | None = None, report: Report = no_report,
                        plan: EvaluationPlan = EvaluationPlan(), checkpoint: Path | None = None) -> RunResult:
     """Train cfg; rows for every checkpoint (epoch 0 is the untrained net) and the final extras.
@@ -291,26 +306,31 @@ def train_and_evaluate(cfg: RunConfig, dataset: datasets.Dataset | None = None, 
                 for name in split_names
                 for row in evaluate(engine, cfg, trainer.state.model, splits[name], mode_names, plan.timing_repeats)]
 
+    def measure(epoch, seconds=(0.0, 0.0, 0.0)) -> list[dict]:
+        if plan.diagnostics:
+            probes.extend(diagnose(trainer, epoch))
+        return record(epoch, SPLITS, cfg.eval_modes, seconds)
+
     saved = Checkpoint(checkpoint)
     resumed = saved.load(cfg.epochs)
     if resumed:
         trainer.restore(resumed["trainer"])
         # the saved rows may come from a shorter run of the same training: this run's columns
-        rows = [{**row, **config_columns(cfg)} for row in resumed["rows"]]
+        rows, probes = [{**row, **config_columns(cfg)} for row in resumed["rows"]], resumed["diagnostics"]
         first, total = resumed["epoch"] + 1, resumed["train_seconds_total"]
         report(resumed["epoch"], f"resumed after epoch {resumed['epoch']} from {checkpoint.name}")
     else:
-        rows, first, total = [], 1, 0.0
+        rows, probes, first, total = [], [], 1, 0.0
     epoch = first - 1
     try:
         if not resumed:
-            rows += record(0, SPLITS, cfg.eval_modes)
+            rows += measure(0)
         for epoch in range(first, cfg.epochs + 1):
             seconds, cpu_seconds = trainer.epoch(lambda done: report(epoch - 1 + done / trainer.n_batches, ""))
             total += seconds
             message = f"epoch {epoch}/{cfg.epochs}: {seconds:.1f} s training"
             if plan.evaluates(epoch, cfg.epochs):
-                new = record(epoch, SPLITS, cfg.eval_modes, (seconds, cpu_seconds, total))
+                new = measure(epoch, (seconds, cpu_seconds, total))
                 rows += new
                 message += ", validation error " + ", ".join(f"{r['mode']} {r['error']:.3f}" for r in new
                                                              if r["split"] == "validation")
@@ -319,17 +339,20 @@ def train_and_evaluate(cfg: RunConfig, dataset: datasets.Dataset | None = None, 
                     note = (f"training error {train_error:.3f} above {plan.abort_if_error_above:g} after epoch "
                             f"{epoch}: stopped")
                     report(epoch, f"collapsed: {note}")
-                    return RunResult(rows, [], "collapsed", epoch, note)
-            saved.save(trainer=trainer.snapshot(), epoch=epoch, rows=rows, train_seconds_total=total)
+                    return RunResult(rows, [], "collapsed", epoch, note, probes)
+            saved.save(trainer=trainer.snapshot(), epoch=epoch, rows=rows, diagnostics=probes,
+                       train_seconds_total=total)
             report(epoch, message)
     except Diverged as err:
         note = f"{err} in epoch {epoch}"
         report(epoch, f"diverged: {note}")
-        return RunResult([r for r in rows if r["epoch"] < epoch], [], "diverged", epoch, note)
+        return RunResult([r for r in rows if r["epoch"] < epoch], [], "diverged", epoch, note,
+                         [p for p in probes if p["epoch"] < epoch])
     ladder = tuple(m for m in modes(MODE_KINDS[cfg.algorithm], plan.ladder) if m not in cfg.eval_modes)
     rows += record(cfg.epochs, plan.splits, ladder, (rows[-1]["train_seconds"], rows[-1]["train_cpu_seconds"], total))
     x = bk.asarray(splits[plan.splits[0]].x[:min(EVAL_BATCH, len(splits[plan.splits[0]].x))])
-    return RunResult(rows, residual_trace(engine, cfg, trainer.state.model, x, plan.residual_steps))
+    return RunResult(rows, residual_trace(engine, cfg, trainer.state.model, x, plan.residual_steps),
+                     diagnostics=probes)
 
 
 def config_columns(cfg: RunConfig) -> dict:

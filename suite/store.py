@@ -3,10 +3,12 @@
 results/<study>/
     runs/<run_id>.rows.parquet        a finished run's rows; written last, so it marks the run done
     runs/<run_id>.residuals.parquet   its residual trace
+    runs/<run_id>.diagnostics.parquet its gradient alignment and saturation (studies that ask for them)
                                       (run_id = <config key>-<code fingerprint>: records.run_id)
     runs/<training_id>.checkpoint.pkl the training's state after its last epoch (suite.run.Checkpoint):
                                       a killed run resumes there, a longer run of it starts there
-    rows.parquet, residuals.parquet   every run of the study, in study order (see records.py)
+    rows.parquet, residuals.parquet,  every run of the study, in study order (see records.py)
+    diagnostics.parquet
     .lock                             held (flock) by the sweep writing here
 
 Every file is written atomically, so a sweep killed at any moment leaves finished runs whole and
@@ -32,6 +34,8 @@ class StudyLocked(RuntimeError):
 
 
 class RunStore:
+    EXTRA_TABLES = ("residuals", "diagnostics")  # what a run stores beside its rows, in that order
+
     def __init__(self, directory: Path):
         self.directory = Path(directory)
         self.runs = self.directory / "runs"
@@ -58,18 +62,21 @@ class RunStore:
             if not (keep_own and path == self.checkpoint(training_id)):
                 path.unlink(missing_ok=True)
 
-    def save_run(self, run_id: str, rows: pd.DataFrame, residuals: pd.DataFrame) -> None:
-        """Store a finished run; its results from other code, if any, are replaced."""
+    def save_run(self, run_id: str, rows: pd.DataFrame, *extras: pd.DataFrame) -> None:
+        """Store a finished run (rows, then EXTRA_TABLES in order); its results from other code,
+        if any, are replaced."""
         outdated = self.outdated(run_id)
-        records.save_table(residuals, self._path(run_id, "residuals"))
+        for name, table in zip(self.EXTRA_TABLES, extras, strict=True):
+            records.save_table(table, self._path(run_id, name))
         records.save_table(rows, self._path(run_id, "rows"))  # last: the run counts as done from here
         for other in outdated:
-            for table in ("rows", "residuals"):
-                self._path(other, table).unlink(missing_ok=True)
+            for name in ("rows", *self.EXTRA_TABLES):
+                self._path(other, name).unlink(missing_ok=True)
 
-    def load_run(self, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-        return (pd.read_parquet(self._path(run_id, "rows")),
-                pd.read_parquet(self._path(run_id, "residuals")))
+    def load_run(self, run_id: str) -> tuple[pd.DataFrame, ...]:
+        """rows, then EXTRA_TABLES (empty for a run stored before the table existed)."""
+        paths = [self._path(run_id, name) for name in ("rows", *self.EXTRA_TABLES)]
+        return tuple(pd.read_parquet(path) if path.exists() else pd.DataFrame() for path in paths)
 
     @contextmanager
     def lock(self):

@@ -7,6 +7,7 @@
     collapse_error = 0.5                # a seed whose final error is at or above this did not train
     abort_if_error_above = 0.5          # stop a run whose training error is still above this ...
     abort_after_epoch = 2               # ... at an evaluated epoch from this one on (default: never stop)
+    diagnostics = true                  # record gradient alignment and saturation (default: false)
     [base]                              # RunConfig fields every run shares
     dataset = "mnist"
     [[runs]]                            # lists expand to a product ...
@@ -51,14 +52,15 @@ class Study:
     collapse_error: float = 0.5  # a seed whose final error is at or above this did not train
     abort_if_error_above: float | None = None  # stop a run whose training error is above this ...
     abort_after_epoch: int = 2  # ... at an evaluated epoch from this one on: status 'collapsed'
+    diagnostics: bool = False  # gradient alignment and saturation at every evaluated epoch (costs time)
     claims: tuple = ()  # suite.claims.Claim: what the study expects, judged from its outcomes
     source: str = ""
     text: str = field(default="", compare=False)  # the TOML as written, stored beside the results
 
 
 STUDY_KEYS = {"name", "description", "ladder", "checkpoints", "ladder_splits", "residual_steps", "residual_tol",
-              "timing_repeats", "collapse_error", "abort_if_error_above", "abort_after_epoch", "claims", "base",
-              "runs"}
+              "timing_repeats", "collapse_error", "abort_if_error_above", "abort_after_epoch", "diagnostics", "claims",
+              "base", "runs"}
 BLOCK_KEYS = set(RUN_FIELDS) | {"zip", "exclude"}
 SPLITS = ("train", "validation", "test")
 
@@ -181,10 +183,14 @@ def from_dict(data: dict, source: str, text: str = "") -> Study:
     abort_after = data.get("abort_after_epoch", 2)
     if not _whole(abort_after, 1):
         _error(source, "abort_after_epoch", f"{abort_after!r} is not allowed; give an epoch >= 1")
+    diagnostics = data.get("diagnostics", False)
+    if not isinstance(diagnostics, bool):
+        _error(source, "diagnostics", f"{diagnostics!r} is not allowed; give true or false")
     claims = tuple(_claim(source, f"claims[{i}]", c, runs) for i, c in enumerate(_tables(source, "claims", data)))
     return Study(name, str(data.get("description", "")), tuple(runs), tuple(sorted(set(ladder))),
                  tuple(sorted(set(checkpoints))), tuple(splits), residual_steps, float(tol), repeats,
-                 float(collapse), None if abort is None else float(abort), abort_after, claims, source, text)
+                 float(collapse), None if abort is None else float(abort), abort_after, diagnostics, claims, source,
+                 text)
 
 
 CLAIM_KEYS = {"says", "where", "than", "pair_on", "mode", "tolerance", "text", "source"}

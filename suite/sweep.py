@@ -29,7 +29,8 @@ from .study import Study
 
 def evaluation_plan(study: Study) -> EvaluationPlan:
     return EvaluationPlan(study.checkpoints, study.ladder, study.ladder_splits, study.residual_steps,
-                          study.timing_repeats, study.abort_if_error_above, study.abort_after_epoch)
+                          study.timing_repeats, study.abort_if_error_above, study.abort_after_epoch,
+                          study.diagnostics)
 
 
 def describe(cfg: RunConfig) -> str:
@@ -44,8 +45,9 @@ def status_row(cfg: RunConfig, identifier: str, status: str, epoch: int, note: s
             "code_fingerprint": records.code_fingerprint()}
 
 
-def tidy(result: RunResult, cfg: RunConfig, identifier: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The run's rows (a diverged run: its rows before, then a status row) and residual trace."""
+def tidy(result: RunResult, cfg: RunConfig, identifier: str) -> tuple[pd.DataFrame, ...]:
+    """The run's rows (a diverged run: its rows before, then a status row), residual trace and
+    diagnostics, each table with the run's id and the fields that name its variant."""
     rows = pd.DataFrame(result.rows)
     if not rows.empty:
         rows.insert(0, "run_id", identifier)
@@ -56,10 +58,12 @@ def tidy(result: RunResult, cfg: RunConfig, identifier: str) -> tuple[pd.DataFra
         rows = pd.concat([rows, pd.DataFrame([status_row(cfg, identifier, result.status, result.epoch,
                                                          result.note)])], ignore_index=True)
     residuals = pd.DataFrame(result.residuals, columns=["start", "step", "residual"])
-    residuals.insert(0, "run_id", identifier)
-    for name in ("algorithm", "backend", "depth", "seed", "T_neg", "lam"):
-        residuals[name] = getattr(cfg, name)
-    return rows, residuals
+    diagnostics = pd.DataFrame(result.diagnostics, columns=["epoch", "quantity", "layer", "value"])
+    for table in (residuals, diagnostics):
+        table.insert(0, "run_id", identifier)
+        for name in ("algorithm", "backend", "depth", "seed", "T_neg", "lam"):
+            table[name] = getattr(cfg, name)
+    return rows, residuals, diagnostics
 
 
 def check_data(study: Study, required: bool = True) -> None:
@@ -189,7 +193,7 @@ def run_study(study: Study, results_dir: Path, executor=None, force: bool = Fals
             save_tables(store, configs, finished, skipped, outdated)
             progress.done(identifier, f"[{done}/{len(pending)} done] run {outcome.index + 1}, {describe(cfg)}: {what}")
         progress.close()
-        table, residuals = save_tables(store, configs, finished, skipped, outdated)
+        table, residuals, _ = save_tables(store, configs, finished, skipped, outdated)
         records.write_summary(table, store.directory, residuals, study.residual_tol, study.collapse_error,
                               study.claims)
         records.save_text(study.text, store.directory / "study.toml")
@@ -204,7 +208,10 @@ def save_tables(store: RunStore, configs: dict, finished: dict, skipped: dict, o
     stored = {**outdated, **finished}
     order = [i for i in configs if i in stored or i in skipped]
     rows = pd.concat([stored[i][0] if i in stored else skipped[i] for i in order], ignore_index=True)
-    residuals = pd.concat([stored[i][1] for i in order if i in stored] or [pd.DataFrame()], ignore_index=True)
     records.save_table(rows, store.directory / "rows.parquet")
-    records.save_table(residuals, store.directory / "residuals.parquet")
-    return rows, residuals
+    tables = [rows]
+    for k, name in enumerate(RunStore.EXTRA_TABLES, 1):
+        table = pd.concat([stored[i][k] for i in order if i in stored] or [pd.DataFrame()], ignore_index=True)
+        records.save_table(table, store.directory / f"{name}.parquet")
+        tables.append(table)
+    return tables

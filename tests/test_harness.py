@@ -24,7 +24,8 @@ def smoke_results(tmp_path_factory):
 def test_smoke_writes_tables_and_figures(smoke_results):
     for name in ("rows.parquet", "residuals.parquet", "summary.csv", "summary.md", "study.toml"):
         assert (smoke_results / name).exists(), name
-    for figure in set(plots.FIGURES) - {"torch_vs_jax"}:  # one backend: no torch-vs-jax figure
+    # one backend: no torch-vs-jax figure; no diagnostics asked for: no alignment or saturation
+    for figure in set(plots.FIGURES) - {"torch_vs_jax", "alignment", "saturation"}:
         for suffix in ("png", "svg"):
             assert (smoke_results / "figures" / f"{figure}.{suffix}").stat().st_size > 1000
     assert not list(smoke_results.glob(".*.tmp"))  # atomic writes leave no temporaries
@@ -121,6 +122,7 @@ BAD_STUDIES = [
     ("name = 'x'\nabort_if_error_above = 1.5\n[[runs]]\nalgorithm = 'ep'",
      "abort_if_error_above: 1.5 is not allowed; give an error rate in (0, 1)"),
     ("name = 'x'\nabort_after_epoch = 0\n[[runs]]\nalgorithm = 'ep'", "abort_after_epoch: 0 is not allowed"),
+    ("name = 'x'\ndiagnostics = 'yes'\n[[runs]]\nalgorithm = 'ep'", "diagnostics: 'yes' is not allowed; give true or false"),
     ("name = 'x'\n[[runs]\n", "not valid TOML"),
     ("name = 'x'\n[[runs]]\nalgorithm = 'ep'\nexclude = [{backnd = 'jax'}]", "exclude: unknown field 'backnd'"),
     ("name = 'x'\n[[runs]]\nT_neg = 'four'", "runs[0]: T_neg: 'four' is not allowed; must be a whole number >= 0"),

@@ -14,7 +14,7 @@ from suite.config import RunConfig
 from suite.run import EvaluationPlan, train_and_evaluate
 from test_sweeps import ROOT, comparable, run_sweep, sweep_command, write_study
 
-PLAN = EvaluationPlan(ladder=(1, 4), residual_steps=4)
+PLAN = EvaluationPlan(ladder=(1, 4), residual_steps=4, diagnostics=True)
 
 
 class Killed(Exception):
@@ -63,6 +63,8 @@ def test_a_run_killed_in_its_second_epoch_resumes_to_the_uninterrupted_rows(tmp_
     uninterrupted = train_and_evaluate(cfg, plan=PLAN)
     same_rows(resumed.rows, uninterrupted.rows)
     same_rows(resumed.residuals, uninterrupted.residuals)
+    same_rows(resumed.diagnostics, uninterrupted.diagnostics)
+    assert {d["epoch"] for d in resumed.diagnostics} == {0, 1, 2, 3}
 
 
 def test_a_longer_run_of_the_same_training_starts_where_the_shorter_one_ended(tmp_path):
