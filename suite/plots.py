@@ -185,11 +185,12 @@ def alignment(data: pd.DataFrame, out: Path) -> list[Path]:
     """Cosines against epoch: EP's update against the BPTT gradient, IEP's local initializer
     gradient against backprop's; one panel per layer of weights, a line per variant and quantity."""
     data = data[data["quantity"].str.startswith("cosine")]
-    data = data.assign(series=data["variant"] + ": " + data["quantity"].str.removeprefix("cosine "))
-    order = list(dict.fromkeys(data["series"]))
-    for fig, ax, here, last in _layer_panels(data, order, "weights W_{layer}"):
-        sns.lineplot(data=here, x="epoch", y="value", hue="series", hue_order=order, estimator="median",
-                     errorbar=("pi", 100), marker="o", ax=ax, legend=last)
+    data = data.assign(compared=data["quantity"].str.removeprefix("cosine "))
+    order, compared = list(dict.fromkeys(data["variant"])), list(dict.fromkeys(data["compared"]))
+    for fig, ax, here, last in _layer_panels(data, order + compared, "weights W_{layer}"):
+        sns.lineplot(data=here, x="epoch", y="value", hue="variant", hue_order=order, style="compared",
+                     style_order=compared, estimator="median", errorbar=("pi", 100), marker="o", ax=ax,
+                     legend=last)
         ax.axhline(0, color="0.5", lw=0.8)
         ax.set(ylim=(-1.05, 1.05), xlabel="epoch (0 = untrained)", ylabel="cosine")
         if last:
