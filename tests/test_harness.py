@@ -227,7 +227,7 @@ def matplotlib_that_drew(svg: Path) -> str:
     return text.split("Matplotlib v", 1)[1].split(",", 1)[0] if "Matplotlib v" in text else "unknown"
 
 
-COMMITTED = ["quick"] + [f"ablations/{p.parent.name}" for p in sorted((ROOT / "results" / "ablations").glob("*/study.toml"))]
+COMMITTED = [p.parent.relative_to(ROOT / "results").as_posix() for p in sorted((ROOT / "results").glob("**/study.toml"))]
 
 
 @pytest.mark.parametrize("study", COMMITTED)
