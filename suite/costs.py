@@ -62,15 +62,20 @@ def cheapest(medians: pd.Series, error: float) -> tuple[str, float]:
     return min(medians[medians <= error + MATCH_TOLERANCE].index, key=lambda key: key[1])
 
 
+def medians(points: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """EP's and IEP's median error over trained seeds per (series, multiply-adds); empty if none."""
+    found = points[points["trained"]].groupby(["algorithm", "series", "mult_adds"])["error %"].median()
+    algorithms = set(found.index.get_level_values("algorithm"))
+    return tuple(found[name] if name in algorithms else pd.Series(dtype=float) for name in ("ep", "iep"))
+
+
 def matched(points: pd.DataFrame) -> Match | None:
     """The match among cost points (of one panel or depth); None without a trained IEP seed."""
-    medians = points[points["trained"]].groupby(["algorithm", "series", "mult_adds"])["error %"].median()
-    if "iep" not in set(medians.index.get_level_values("algorithm")):
+    ep, iep = medians(points)
+    if iep.empty:
         return None
-    iep = medians["iep"]
-    if "ep" not in set(medians.index.get_level_values("algorithm")):
+    if ep.empty:
         return Match(iep.min(), *cheapest(iep, iep.min()), None, None, iep.min(), None)
-    ep = medians["ep"]
     error = max(ep.min(), iep.min())
     return Match(error, *cheapest(iep, error), *cheapest(ep, error), iep.min(), ep.min())
 
@@ -91,11 +96,8 @@ def largest_saving(points: pd.DataFrame, collapse_error: float = variants.COLLAP
     """Over IEP's modes and budgets whose median error is below collapse_error (a net that has
     learned) and that EP from zeros also reaches (any, if no EP seed trained), the one for which EP
     needs the most multiply-adds relative to it to reach its error; None without such a point."""
-    medians = points[points["trained"]].groupby(["algorithm", "series", "mult_adds"])["error %"].median()
-    if "iep" not in set(medians.index.get_level_values("algorithm")):
-        return None
-    iep = medians["iep"][medians["iep"] < 100 * collapse_error]
-    ep = medians["ep"] if "ep" in set(medians.index.get_level_values("algorithm")) else pd.Series(dtype=float)
+    ep, iep = medians(points)
+    iep = iep[iep < 100 * collapse_error]
     if len(ep):  # an error EP never reaches is a difference in accuracy, not in cost
         iep = iep[iep + MATCH_TOLERANCE >= ep.min()]
     savings = []
