@@ -7,20 +7,67 @@ import array_api_compat.torch as xp_torch
 import numpy as np
 import torch
 
-from .base import Backend, device_kind, tree_map
+from .base import Backend, BackendOptionError, device_kind, tree_map
+from .inplace import AffineStep, InPlaceRelaxation, InPlaceRelaxer
 
 
-class TorchBackend(Backend):
+def cuda_graph(fn):
+    """fn captured in a CUDA graph, as a function that replays it. fn must only write into tensors
+    that outlive the graph (it is replayed on the same memory, with whatever those tensors hold)."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up outside the capture: cuBLAS sets up its handles and workspace
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph.replay
+
+
+class GraphedRelaxer:
+    """InPlaceRelaxer replayed from captured graphs: two steps are one launch instead of about 4L
+    kernel launches each, which at batch 20 is what a GPU step costs. The buffers and coefficients are
+    static; each call copies its coefficients and start into them, and returns copies of the result."""
+
+    def __init__(self, relaxer: InPlaceRelaxer, coeff: AffineStep, capture=cuda_graph):
+        self.relaxer = relaxer
+        self.coeff = tree_map(torch.clone, coeff)  # clone keeps the strides (column-major factors)
+        self.two_steps = capture(lambda: (relaxer.step(0, 1, self.coeff), relaxer.step(1, 0, self.coeff)))
+        self.one_step = capture(lambda: relaxer.step(0, 1, self.coeff))
+
+    def run(self, n: int, coeff: AffineStep, carry) -> tuple:
+        for statics, news in zip(self.coeff, coeff):
+            for static, new in zip(statics, news):
+                static.copy_(new)
+        self.relaxer.load(carry)
+        for _ in range(n // 2):
+            self.two_steps()
+        if n % 2:
+            self.one_step()
+        return tuple(s.clone() for s in self.relaxer.states[n % 2])
+
+
+class TorchBackend(InPlaceRelaxation, Backend):
     """compile=True wraps every compiled function in torch.compile: measured in suite.speed as
-    1.4-2x faster per EP minibatch on CPU, but 15-70 s to compile each (shape, T), so off by default."""
+    1.4-2x faster per EP minibatch on CPU, but 15-70 s to compile each (shape, T), so off by default.
+    cuda_graphs=True (a GPU only) replays every in-range relaxation from CUDA graphs, captured once
+    per shape."""
     name = "torch"
     xp = xp_torch
 
-    def __init__(self, dtype: str = "float32", device: str = "auto", compile: bool = False):
+    def __init__(self, dtype: str = "float32", device: str = "auto", compile: bool = False,
+                 cuda_graphs: bool = False):
         super().__init__(dtype)
         self.compile = compile
         available = ("cpu", "gpu") if torch.cuda.is_available() else ("cpu",)
         kind = device_kind(self.name, device, available)
+        if cuda_graphs and kind != "gpu":
+            raise BackendOptionError(f"cuda_graphs: needs a GPU, and this torch backend runs on the {kind} "
+                                     "(device='gpu' on a machine with CUDA)")
+        self.cuda_graphs = cuda_graphs
+        self._graphed: dict = {}  # GraphedRelaxer per (state shapes, coefficient shapes)
         self._device = torch.device("cuda" if kind == "gpu" else "cpu")
         self._dtype = getattr(torch, dtype)
 
@@ -49,43 +96,25 @@ class TorchBackend(Backend):
                 return fn(*args, **kwargs)
         return torch.compile(no_grad_fn, dynamic=False) if self.compile else no_grad_fn
 
-    def relax_in_range(self, n, body, carry, problem):
-        """The in-range step as one affine map per layer, computed in place: with every state in
-        [0, 1], s_l - eps dF/ds_l = a_l s_l + k_l + s_{l-1} (eps W_l) + s_{l+1} (eps W_{l+1}^T), where
-        a_l = 1 - eps (kappa + lam [+ 2 beta at the output]) and k_l = eps (input drive or b_l + lam f_l
-        [+ 2 beta y at the output]) do not change during the relaxation. Four operations per layer
-        into preallocated buffers, where the generic step dispatches about ten: torch eager at batch
-        20 is bound by dispatch, not arithmetic (784-500-10: 20 steps in ~0.6 ms instead of ~1.0)."""
-        n = int(n)
-        if n == 0:
-            return carry
-        params, const, eps, beta, y, pull, kappa = problem
-        last = len(carry) - 1
-        lam = 0.0 if pull is None else pull.lam
-        k = [eps * const.drive] + [eps * b for b in params.biases[1:]]
-        a = [torch.as_tensor(1.0 - eps * (kappa + lam), dtype=self._dtype, device=self._device)] * len(carry)
-        if pull is not None:
-            k = [kl + (eps * lam) * fl for kl, fl in zip(k, pull.f)]
-        if y is not None:
-            k[last] = k[last] + (2.0 * eps * beta) * y
-            a[last] = a[last] - 2.0 * eps * beta
-        # Layouts MKL multiplies fastest at batch 20: eps W_l column-major, eps W_l^T row-major.
-        up = [None] + [(eps * w).t().contiguous().t() for w in params.weights[1:]]
-        down = [(eps * w).t().contiguous() for w in params.weights[1:]]
-        buffers = [[torch.empty_like(s) for s in carry] for _ in range(2)]  # never the caller's states
-        now = carry
-        for i in range(n):
-            then = buffers[i % 2]
-            for l, out in enumerate(then):  # a network has at least two layers of states
-                if l == 0:
-                    torch.addmm(k[0], now[1], down[0], out=out)
-                else:
-                    torch.addmm(k[l], now[l - 1], up[l], out=out)
-                    if l < last:
-                        out.addmm_(now[l + 1], down[l])
-                out.addcmul_(now[l], a[l]).clamp_(0.0, 1.0)
-            now = then
-        return tuple(now)
+    def relaxer(self, shapes, coeff):
+        if not self.cuda_graphs:
+            return super().relaxer(shapes, coeff)
+        key = (tuple(shapes), tuple(tuple(t.shape) for group in coeff for t in group))
+        if key not in self._graphed:
+            self._graphed[key] = GraphedRelaxer(InPlaceRelaxer(self, shapes), coeff)
+        return self._graphed[key]
+
+    def scalar(self, value):
+        return torch.as_tensor(value, dtype=self._dtype, device=self._device)
+
+    def column_major(self, a):
+        return a.t().contiguous().t()
+
+    def product_into(self, out, k, a, m):
+        torch.addmm(k, a, m, out=out)
+
+    def add_scaled_and_clip(self, out, s, a):
+        out.addcmul_(s, a).clamp_(0.0, 1.0)
 
     @staticmethod
     def grad(fn):
@@ -106,7 +135,8 @@ class TorchBackend(Backend):
         return tree
 
     def describe(self):
-        return {**super().describe(), "torch": torch.__version__, "torch_compile": self.compile}
+        return {**super().describe(), "torch": torch.__version__, "torch_compile": self.compile,
+                "cuda_graphs": self.cuda_graphs}
 
     def threads(self) -> int:
         return torch.get_num_threads()

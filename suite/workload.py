@@ -30,10 +30,15 @@ _BATCHES = 8  # distinct minibatches cycled through, so a step never sees its ow
 CHUNK = 20  # minibatches per call of the chunked path
 
 
+#: Backend specs beyond the plain names: torch with torch.compile, torch replaying CUDA graphs (a GPU only).
+OPTIONS = {"torch+compile": {"compile": True}, "torch+graphs": {"cuda_graphs": True}}
+
+
 def make_backend(spec: str) -> backends.Backend:
-    """'numpy', 'torch', 'jax', or 'torch+compile' (torch.compile instead of eager)."""
-    name, _, option = spec.partition("+")
-    return backends.get(name, compile=True) if option == "compile" else backends.get(name)
+    """A backend name ('numpy', 'torch', 'jax') or one of OPTIONS."""
+    if "+" in spec and spec not in OPTIONS:
+        raise backends.BackendOptionError(f"backend: {spec!r} is unknown; choose a name or one of {', '.join(OPTIONS)}")
+    return backends.get(spec.partition("+")[0], **OPTIONS.get(spec, {}))
 
 
 class Workload:

@@ -109,3 +109,33 @@ def test_a_start_in_range_skips_nothing(engines, problem, name):
     in_range = relax(bk, *args, 12, 0.5, 0.7, bk.asarray(p.y), pull, start_in_range=True)
     for a, b in zip(bk.to_numpy(in_range), bk.to_numpy(general)):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+def _generic_step_torch(dtype="float64"):
+    """The torch backend with the generic in-range step (fori_loop of the step in energy.relax)."""
+    import backends
+    from backends.base import Backend
+
+    class Generic(type(backends.get("torch", dtype))):
+        relax_in_range = Backend.relax_in_range
+    return Generic(dtype)
+
+
+@pytest.mark.parametrize("sizes", [(9, 6, 3), (9, 6, 5, 3), (9, 6, 5, 4, 3), (9, 7, 6, 5, 4, 3)])
+@pytest.mark.parametrize("nudged", [False, True])
+def test_the_in_place_relaxation_is_the_generic_step(sizes, nudged):
+    """backends.inplace (odd and even layers in two buffers, one product per layer; torch's in-range
+    step) gives the states of the generic step, at every depth (two to five layers of states), free
+    and nudged with a pull, over an odd and an even number of steps."""
+    pytest.importorskip("torch")
+    import backends
+    from suite.algorithms.energy import relax
+    in_place, generic = backends.get("torch", "float64"), _generic_step_torch()
+    p = Problem(seed=5, sizes=sizes)
+    params, x, s0, y, f = in_place.asarray((p.params, p.x, p.s0, p.y, p.s1))
+    nudging = dict(beta=0.7, y=y, pull=Pull(0.3, f)) if nudged else {}
+    for steps in (1, 6, 7):
+        got, want = (relax(bk, params, x, s0, steps, 0.5, start_in_range=True, kappa=0.9, **nudging)
+                     for bk in (in_place, generic))
+        for a, b in zip(in_place.to_numpy(got), generic.to_numpy(want)):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
