@@ -1,7 +1,9 @@
 """Inference cost at matched error: the multiply-adds EP from zeros pays to reach the error that
 IEP's initializer reaches, from each run's last checkpoint (every mode at every ladder budget).
 
-Errors are medians over a variant's trained seeds; a seed that did not train never counts.
+Errors are medians over a variant's trained seeds; a seed that did not train never counts. EP is
+measured at a ladder of budgets, so the budget it needs to reach an error is known only to lie
+between the first rung that reaches it and the rung below: a ratio is given with both.
 """
 from __future__ import annotations
 
@@ -57,6 +59,14 @@ class Match(NamedTuple):
         return math.inf if self.ep_mult_adds is None else self.ep_mult_adds / self.iep_mult_adds
 
 
+def rung_below(ep: pd.Series, mult_adds: float | None) -> float | None:
+    """EP's most expensive budget cheaper than mult_adds (the cheapest that reaches an error): the
+    ladder measures EP nowhere in between, so EP's true cost to reach the error lies above it."""
+    if mult_adds is None:
+        return None
+    return max((m for m in ep.index.get_level_values("mult_adds") if m < mult_adds), default=None)
+
+
 def cheapest(medians: pd.Series, error: float) -> tuple[str, float]:
     """(series, multiply-adds) of the cheapest budget whose median error is within the tolerance."""
     return min(medians[medians <= error + MATCH_TOLERANCE].index, key=lambda key: key[1])
@@ -86,10 +96,14 @@ class Saving(NamedTuple):
     iep_mult_adds: float
     error: float  # %
     ep_mult_adds: float | None  # None: no trained EP budget reaches the error
+    ep_below: float | None = None  # EP's next cheaper budget, which does not reach the error (rung_below)
+
+    ratio = Match.ratio
 
     @property
-    def ratio(self) -> float:
-        return math.inf if self.ep_mult_adds is None else self.ep_mult_adds / self.iep_mult_adds
+    def ratio_above(self) -> float | None:
+        """The ratio lies above this: at its rung below, EP had not reached the error (None: no rung below)."""
+        return None if self.ep_below is None else self.ep_below / self.iep_mult_adds
 
 
 def largest_saving(points: pd.DataFrame, collapse_error: float = variants.COLLAPSE_ERROR) -> Saving | None:
@@ -103,9 +117,15 @@ def largest_saving(points: pd.DataFrame, collapse_error: float = variants.COLLAP
     savings = []
     for (series, mult_adds), error in iep.items():
         reaching = ep[ep <= error + MATCH_TOLERANCE]
-        savings.append(Saving(series, mult_adds, error,
-                              min(reaching.index.get_level_values("mult_adds")) if len(reaching) else None))
+        ep_mult_adds = min(reaching.index.get_level_values("mult_adds")) if len(reaching) else None
+        savings.append(Saving(series, mult_adds, error, ep_mult_adds, rung_below(ep, ep_mult_adds)))
     return max(savings, key=lambda saving: (saving.ratio, -saving.error), default=None)
+
+
+def bracket(saving: Saving) -> str:
+    """'9.89x that (more than 5x)': the ratio and, where the ladder has a rung below, its lower bound."""
+    above = "" if saving.ratio_above is None else f" (more than {saving.ratio_above:.3g}x)"
+    return f"{saving.ratio:.3g}x that{above}"
 
 
 def describe(match: Match | None, saving: Saving | None = None) -> str:
@@ -120,7 +140,7 @@ def describe(match: Match | None, saving: Saving | None = None) -> str:
                 f"{match.ratio:.2g}x the multiply-adds of\n{match.iep_series}")
     if saving is not None and saving.ep_mult_adds is not None and saving.ratio > match.ratio:
         text += (f"\nlargest saving: to reach {saving.error:.1f}%, as IEP's {saving.iep_series.split(': ')[-1]} "
-                 f"\ndoes at {saving.iep_mult_adds:,.0f}, EP needs {saving.ratio:.2g}x that")
+                 f"\ndoes at {saving.iep_mult_adds:,.0f}, EP needs {bracket(saving)}")
     return text
 
 
@@ -143,5 +163,7 @@ def table(rows: pd.DataFrame, collapse_error: float = variants.COLLAPSE_ERROR) -
                                                       f" / {match.best_iep:.2f}",
                           "largest saving (IEP mode: median %)": "-" if saving is None else
                           f"{saving.iep_series.split(': ')[-1]} at {count(saving.iep_mult_adds)}: {saving.error:.2f}",
-                          "EP / IEP there": "-" if saving is None else f"{saving.ratio:.3g}"})
+                          "EP / IEP there": "-" if saving is None else f"{saving.ratio:.3g}",
+                          "EP's rung below / IEP": "-" if saving is None or saving.ratio_above is None else
+                          f"{saving.ratio_above:.3g}"})
     return pd.DataFrame(lines)

@@ -101,8 +101,13 @@ def test_savings_ratio_at_matched_error():
     assert no_ep.ep_series is None and no_ep.ratio == float("inf") and no_ep.error == 4.0
     assert costs.describe(no_ep).startswith("no EP seed trained; IEP: ff+relax@T\nreaches 4.0% test error")
     assert costs.matched(points[points["algorithm"] == "ep"]) is None
-    # IEP's ff (5.0% at 100) is what EP needs most to match: 800 multiply-adds (median 4.3%), 8x
-    assert costs.largest_saving(points) == ("IEP: ff", 100, 5.0, 800) and costs.largest_saving(points).ratio == 8
+    # IEP's ff (5.0% at 100) is what EP needs most to match: 800 multiply-adds (median 4.3%), 8x; at its
+    # rung below (150) EP is at 20%, so the ladder puts the ratio between 1.5x and 8x
+    saving = costs.largest_saving(points)
+    assert saving == ("IEP: ff", 100, 5.0, 800, 150) and saving.ratio == 8 and saving.ratio_above == 1.5
+    assert costs.describe(costs.matched(points), saving).endswith("EP needs 8x that (more than 1.5x)")
+    cheapest_rung = costs.largest_saving(points[points["mult_adds"] != 150])
+    assert cheapest_rung.ep_below is None and costs.bracket(cheapest_rung) == "8x that"
     assert costs.largest_saving(points[points["algorithm"] == "iep"]).ratio == float("inf")  # no EP seed at all
 
 
