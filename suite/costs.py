@@ -52,24 +52,39 @@ class Match(NamedTuple):
     ep_mult_adds: float | None
     best_iep: float  # each algorithm's best median error, %
     best_ep: float | None
+    ep_below: float | None = None  # EP's true cost to reach the error lies above this (rung_below)
 
     @property
     def ratio(self) -> float:
         """EP's multiply-adds over IEP's at the matched error (inf: EP trained no seed)."""
         return math.inf if self.ep_mult_adds is None else self.ep_mult_adds / self.iep_mult_adds
 
+    @property
+    def ratio_above(self) -> float | None:
+        """The ratio lies above this: at its rung below, EP had not reached the error (None: no rung below)."""
+        return None if self.ep_below is None else self.ep_below / self.iep_mult_adds
 
-def rung_below(ep: pd.Series, mult_adds: float | None) -> float | None:
-    """EP's most expensive budget cheaper than mult_adds (the cheapest that reaches an error): the
-    ladder measures EP nowhere in between, so EP's true cost to reach the error lies above it."""
-    if mult_adds is None:
-        return None
-    return max((m for m in ep.index.get_level_values("mult_adds") if m < mult_adds), default=None)
+
+def rung_below(ep: pd.Series, error: float) -> float | None:
+    """A budget EP's true cost to reach error lies above. The ladder measures each EP variant at its
+    own budgets and nowhere in between: per variant, the budget below its first that reaches error
+    (its largest budget when none does); the least of them. None when one reaches it at its cheapest."""
+    bounds = []
+    for _, budgets in ep.groupby(level="series"):
+        budgets = budgets.droplevel("series")
+        first = min(budgets[budgets <= error + MATCH_TOLERANCE].index, default=math.inf)
+        below = budgets.index[budgets.index < first]
+        if not len(below):
+            return None
+        bounds.append(max(below))
+    return min(bounds, default=None)
 
 
 def cheapest(medians: pd.Series, error: float) -> tuple[str, float]:
-    """(series, multiply-adds) of the cheapest budget whose median error is within the tolerance."""
-    return min(medians[medians <= error + MATCH_TOLERANCE].index, key=lambda key: key[1])
+    """(series, multiply-adds) of the cheapest budget whose median error is within the tolerance;
+    among equally cheap ones (every variant's ff), the most accurate."""
+    reaching = medians[medians <= error + MATCH_TOLERANCE]
+    return min(reaching.index, key=lambda key: (key[1], reaching[key]))
 
 
 def medians(points: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
@@ -87,7 +102,7 @@ def matched(points: pd.DataFrame) -> Match | None:
     if ep.empty:
         return Match(iep.min(), *cheapest(iep, iep.min()), None, None, iep.min(), None)
     error = max(ep.min(), iep.min())
-    return Match(error, *cheapest(iep, error), *cheapest(ep, error), iep.min(), ep.min())
+    return Match(error, *cheapest(iep, error), *cheapest(ep, error), iep.min(), ep.min(), rung_below(ep, error))
 
 
 class Saving(NamedTuple):
@@ -96,14 +111,10 @@ class Saving(NamedTuple):
     iep_mult_adds: float
     error: float  # %
     ep_mult_adds: float | None  # None: no trained EP budget reaches the error
-    ep_below: float | None = None  # EP's next cheaper budget, which does not reach the error (rung_below)
+    ep_below: float | None = None  # EP's true cost to reach the error lies above this (rung_below)
 
     ratio = Match.ratio
-
-    @property
-    def ratio_above(self) -> float | None:
-        """The ratio lies above this: at its rung below, EP had not reached the error (None: no rung below)."""
-        return None if self.ep_below is None else self.ep_below / self.iep_mult_adds
+    ratio_above = Match.ratio_above
 
 
 def largest_saving(points: pd.DataFrame, collapse_error: float = variants.COLLAPSE_ERROR) -> Saving | None:
@@ -118,14 +129,15 @@ def largest_saving(points: pd.DataFrame, collapse_error: float = variants.COLLAP
     for (series, mult_adds), error in iep.items():
         reaching = ep[ep <= error + MATCH_TOLERANCE]
         ep_mult_adds = min(reaching.index.get_level_values("mult_adds")) if len(reaching) else None
-        savings.append(Saving(series, mult_adds, error, ep_mult_adds, rung_below(ep, ep_mult_adds)))
+        savings.append(Saving(series, mult_adds, error, ep_mult_adds, rung_below(ep, error) if len(reaching) else None))
     return max(savings, key=lambda saving: (saving.ratio, -saving.error), default=None)
 
 
-def bracket(saving: Saving) -> str:
-    """'9.89x that (more than 5x)': the ratio and, where the ladder has a rung below, its lower bound."""
-    above = "" if saving.ratio_above is None else f" (more than {saving.ratio_above:.3g}x)"
-    return f"{saving.ratio:.3g}x that{above}"
+def bracket(found: Match | Saving, of: str = "") -> str:
+    """'9.89x that (more than 5x)' (of=' that'): the ratio and, where the ladder has a rung below,
+    its lower bound."""
+    above = "" if found.ratio_above is None else f" (more than {found.ratio_above:.3g}x)"
+    return f"{found.ratio:.3g}x{of}{above}"
 
 
 def describe(match: Match | None, saving: Saving | None = None) -> str:
@@ -137,10 +149,10 @@ def describe(match: Match | None, saving: Saving | None = None) -> str:
                 f"at {match.iep_mult_adds:,.0f} multiply-adds")
     else:
         text = (f"at {match.error:.1f}% test error (median, the best both reach):\n{match.ep_series}\nneeds "
-                f"{match.ratio:.2g}x the multiply-adds of\n{match.iep_series}")
+                f"{bracket(match)} the multiply-adds of\n{match.iep_series}")
     if saving is not None and saving.ep_mult_adds is not None and saving.ratio > match.ratio:
         text += (f"\nlargest saving: to reach {saving.error:.1f}%, as IEP's {saving.iep_series.split(': ')[-1]} "
-                 f"\ndoes at {saving.iep_mult_adds:,.0f}, EP needs {bracket(saving)}")
+                 f"\ndoes at {saving.iep_mult_adds:,.0f}, EP needs {bracket(saving, ' that')}")
     return text
 
 
@@ -159,6 +171,7 @@ def table(rows: pd.DataFrame, collapse_error: float = variants.COLLAPSE_ERROR) -
                           "EP (cheapest there)": match.ep_series or "no seed trained",
                           "EP multiply-adds": count(match.ep_mult_adds), "IEP (cheapest there)": match.iep_series,
                           "IEP multiply-adds": count(match.iep_mult_adds), "EP / IEP": f"{match.ratio:.3g}",
+                          "rung below / IEP": "-" if match.ratio_above is None else f"{match.ratio_above:.3g}",
                           "best median % (EP / IEP)": f"{'-' if match.best_ep is None else f'{match.best_ep:.2f}'}"
                                                       f" / {match.best_iep:.2f}",
                           "largest saving (IEP mode: median %)": "-" if saving is None else

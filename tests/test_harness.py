@@ -93,10 +93,10 @@ def test_savings_ratio_at_matched_error():
         point("ep", "EP: relax@T", 1600, 3.0)])
     # both reach 4.0%; EP first does (median 4.3, within 0.5 points) at 800, IEP at 200
     assert costs.describe(costs.matched(points)) == ("at 4.0% test error (median, the best both reach):\nEP: relax@T\n"
-                                          "needs 4x the multiply-adds of\nIEP: ff+relax@T")
+                                          "needs 4x (more than 0.75x) the multiply-adds of\nIEP: ff+relax@T")
     worse_ep = points[points["mult_adds"] < 1000]
     assert "at 4.3% test error" in costs.describe(costs.matched(worse_ep))  # EP's best median bounds the match
-    assert costs.matched(worse_ep)[-2:] == pytest.approx((4.0, 4.3))
+    assert (costs.matched(worse_ep).best_iep, costs.matched(worse_ep).best_ep) == pytest.approx((4.0, 4.3))
     no_ep = costs.matched(points[(points["algorithm"] == "iep") | ~points["trained"]])
     assert no_ep.ep_series is None and no_ep.ratio == float("inf") and no_ep.error == 4.0
     assert costs.describe(no_ep).startswith("no EP seed trained; IEP: ff+relax@T\nreaches 4.0% test error")
@@ -107,7 +107,13 @@ def test_savings_ratio_at_matched_error():
     assert saving == ("IEP: ff", 100, 5.0, 800, 150) and saving.ratio == 8 and saving.ratio_above == 1.5
     assert costs.describe(costs.matched(points), saving).endswith("EP needs 8x that (more than 1.5x)")
     cheapest_rung = costs.largest_saving(points[points["mult_adds"] != 150])
-    assert cheapest_rung.ep_below is None and costs.bracket(cheapest_rung) == "8x that"
+    assert cheapest_rung.ep_below is None and costs.bracket(cheapest_rung) == "8x"
+    # two EP variants measured at other budgets: each has its own rung below, and the bound is the least
+    other = pd.concat([points[points["mult_adds"] != 150], pd.DataFrame([
+        point("ep", "EP: relax@T", 300, 25.0), point("ep", "EP T=2: relax@T", 150, 20.0),
+        point("ep", "EP T=2: relax@T", 400, 30.0), point("ep", "EP T=2: relax@T", 1000, 4.0)])])
+    assert costs.largest_saving(other)[3:] == (800, 300)  # not 400: EP T=2 was never measured at 300
+    assert costs.rung_below(costs.medians(other)[0], 2.0) == 1000  # no variant reaches it: the least largest budget
     assert costs.largest_saving(points[points["algorithm"] == "iep"]).ratio == float("inf")  # no EP seed at all
 
 
