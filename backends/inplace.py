@@ -14,7 +14,7 @@ instead of two products and about ten array operations. Nothing is allocated per
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 #: A product's factor M is stored column-major when it has fewer columns than this: MKL at batch 20
 #: multiplies by a 500x10 matrix faster that way (8 against 21 us).
@@ -51,7 +51,9 @@ def affine_step(backend, problem, n_layers: int) -> AffineStep:
 
 class InPlaceRelaxer:
     """Two sets of state buffers (the step's input and output, swapped every step), each an odd- and
-    an even-layer buffer, and the in-place step between them."""
+    an even-layer buffer, and the in-place step between them. The backend supplies zeros, scalar (a
+    0-d array), column_major, product_into (out = k + a @ m) and add_scaled_and_clip
+    (out = clip(out + a s, 0, 1))."""
 
     def __init__(self, backend, shapes: list[tuple[int, int]]):
         self.backend = backend
@@ -89,18 +91,3 @@ class InPlaceRelaxer:
             self.step(i % 2, 1 - i % 2, coeff)
         return tuple(self.states[n % 2])
 
-
-class InPlaceRelaxation:
-    """Backend mixin: relax_in_range by InPlaceRelaxer. The backend supplies scalar (a 0-d array),
-    column_major, product_into (out = k + a @ m) and add_scaled_and_clip (out = clip(out + a s, 0, 1))."""
-
-    def relax_in_range(self, n: Any, body, carry, problem):
-        n = int(n)
-        if n == 0:
-            return carry
-        coeff = affine_step(self, problem, len(carry))
-        return self.relaxer([s.shape for s in carry], coeff).run(n, coeff, carry)
-
-    def relaxer(self, shapes, coeff: AffineStep):
-        """Fresh buffers for each relaxation: the states returned are the caller's to keep."""
-        return InPlaceRelaxer(self, shapes)

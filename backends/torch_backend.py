@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .base import Backend, BackendOptionError, device_kind, tree_map
-from .inplace import AffineStep, InPlaceRelaxation, InPlaceRelaxer
+from .inplace import AffineStep, InPlaceRelaxer, affine_step
 
 
 def cuda_graph(fn):
@@ -49,7 +49,7 @@ class GraphedRelaxer:
         return tuple(s.clone() for s in self.relaxer.states[n % 2])
 
 
-class TorchBackend(InPlaceRelaxation, Backend):
+class TorchBackend(Backend):
     """compile=True wraps every compiled function in torch.compile, off by default: in suite.speed on
     one CPU core, 1.16x faster per EP minibatch than this eager path on 784-500-10 but 0.75x on the
     deep net, and 17-19 s to compile each (shape, T).
@@ -97,14 +97,26 @@ class TorchBackend(InPlaceRelaxation, Backend):
                 return fn(*args, **kwargs)
         return torch.compile(no_grad_fn, dynamic=False) if self.compile else no_grad_fn
 
-    def relaxer(self, shapes, coeff):
+    def relax_in_range(self, n, body, carry, problem):
+        """In place (backends/inplace.py): torch eager at batch 20 is bound by dispatch, and this
+        step dispatches three operations per layer where the generic one dispatches about ten."""
+        n = int(n)
+        if n == 0:
+            return carry
+        coeff = affine_step(self, problem, len(carry))
+        return self.relaxer([s.shape for s in carry], coeff).run(n, coeff, carry)
+
+    def relaxer(self, shapes, coeff: AffineStep):
+        """Fresh buffers for each relaxation (the states returned are the caller's to keep), or with
+        cuda_graphs the graphed relaxer of these shapes (it returns copies)."""
         if not self.cuda_graphs:
-            return super().relaxer(shapes, coeff)
+            return InPlaceRelaxer(self, shapes)
         key = (tuple(shapes), tuple(tuple(t.shape) for group in coeff for t in group))
         if key not in self._graphed:
             self._graphed[key] = GraphedRelaxer(InPlaceRelaxer(self, shapes), coeff)
         return self._graphed[key]
 
+    # -- what InPlaceRelaxer and affine_step ask of a backend --------------------------------
     def scalar(self, value):
         return torch.as_tensor(value, dtype=self._dtype, device=self._device)
 
