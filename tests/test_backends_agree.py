@@ -75,3 +75,14 @@ def test_jax_step_count_is_traced(engines, problem, dtype):
     for steps, beta in ((7, 0.2), (50, -0.4)):
         engine.relax(p.params, p.x, p.s0, steps, beta=beta, y=p.y)
     assert relax._cache_size() == compiled
+
+
+@pytest.mark.parametrize("name", FRAMEWORKS)
+@pytest.mark.parametrize("rows", [1, 2, 7])
+def test_add_product(engines, name, dtype, rows):
+    """c + a @ b, whatever in-place or blockwise form a backend computes it in."""
+    rng = np.random.default_rng(rows)
+    c, a, b = rng.normal(size=(rows, 5)), rng.normal(size=(rows, 3)), rng.normal(size=(3, 5))
+    backend = engines(name, dtype).backend
+    got = backend.add_product(*backend.asarray((c, a, b)))
+    assert_trees_close(backend.to_numpy(got), c + a @ b, TOLERANCE[dtype])
