@@ -78,11 +78,23 @@ def test_jax_step_count_is_traced(engines, problem, dtype):
 
 
 @pytest.mark.parametrize("name", FRAMEWORKS)
-@pytest.mark.parametrize("rows", [1, 2, 7])
-def test_add_product(engines, name, dtype, rows):
+@pytest.mark.parametrize("shape", [(1, 5), (2, 5), (7, 5), (1025, 257)])  # the last: jax updates it by halves
+def test_add_product(engines, name, dtype, shape):
     """c + a @ b, whatever in-place or blockwise form a backend computes it in."""
-    rng = np.random.default_rng(rows)
-    c, a, b = rng.normal(size=(rows, 5)), rng.normal(size=(rows, 3)), rng.normal(size=(3, 5))
+    rng = np.random.default_rng(shape[0])
+    c, a, b = rng.normal(size=shape), rng.normal(size=(shape[0], 3)), rng.normal(size=(3, shape[1]))
     backend = engines(name, dtype).backend
     got = backend.add_product(*backend.asarray((c, a, b)))
     assert_trees_close(backend.to_numpy(got), c + a @ b, TOLERANCE[dtype])
+
+
+def test_jax_add_product_by_halves_is_bit_exact(dtype):
+    """The halves give the very numbers of c + a @ b, so training results do not move by a bit."""
+    jax = pytest.importorskip("jax")
+    from backends.jax_backend import SPLIT_ABOVE, JaxBackend
+    backend = JaxBackend(dtype)
+    rng = np.random.default_rng(0)
+    c, a, b = backend.asarray((rng.normal(size=(784, 500)), rng.normal(size=(784, 20)), rng.normal(size=(20, 500))))
+    assert c.size > SPLIT_ABOVE
+    by_halves = jax.jit(backend.add_product)(c, a, b)
+    assert np.array_equal(np.asarray(by_halves), np.asarray(jax.jit(lambda c, a, b: c + a @ b)(c, a, b)))
