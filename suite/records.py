@@ -126,6 +126,13 @@ def save_table(frame: pd.DataFrame, path: Path) -> None:
     atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
+def read_table(path: Path) -> pd.DataFrame:
+    """A parquet file read through one open handle. By path, pyarrow opens the file more than once,
+    and a sweep replacing it meanwhile (atomic_write) can hand it parts of two versions."""
+    with open(path, "rb") as handle:
+        return pd.read_parquet(handle)
+
+
 def save_text(text: str, path: Path) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
@@ -134,7 +141,7 @@ def load_table(directory: Path, name: str = "rows") -> pd.DataFrame:
     path = Path(directory) / f"{name}.parquet"
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: run the study first (python -m suite run)")
-    table = pd.read_parquet(path)
+    table = read_table(path)
     if name == "rows" and "note" not in table:  # schema 1: every run finished
         table["note"] = ""
     if name == "rows" and "code_fingerprint" not in table:  # schema 1 and 2: not recorded

@@ -76,7 +76,7 @@ class RunStore:
     def load_run(self, run_id: str) -> tuple[pd.DataFrame, ...]:
         """rows, then EXTRA_TABLES (empty for a run stored before the table existed)."""
         paths = [self._path(run_id, name) for name in ("rows", *self.EXTRA_TABLES)]
-        return tuple(pd.read_parquet(path) if path.exists() else pd.DataFrame() for path in paths)
+        return tuple(records.read_table(path) if path.exists() else pd.DataFrame() for path in paths)
 
     @contextmanager
     def lock(self):

@@ -107,7 +107,7 @@ def rates(speed_record: Path = records.ROOT / "results" / "speed" / "speed.parqu
     """Multiply-adds per second of one core per backend, from the speed record's chunked path."""
     if not speed_record.exists():
         return {}
-    table = pd.read_parquet(speed_record)
+    table = records.read_table(speed_record)
     table = table[table["path"] == "chunk"]
     seconds = table["ms_per_minibatch"] / 1e3
     work = [training_multiply_adds(RunConfig(sizes=tuple(map(int, net.split("-"))), T_neg=int(t), T_pos=int(p),

@@ -1,6 +1,8 @@
 """The harness end to end on the smoke preset: study -> runs -> tables -> figures."""
 import dataclasses
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -257,3 +259,32 @@ def test_committed_figures_are_what_plot_draws_from_the_committed_tables(tmp_pat
             (copy / name).write_bytes((committed / name).read_bytes())
     assert main(["plot", "--results", str(tmp_path), study]) == 0
     assert figure_bytes(copy) == figure_bytes(committed)
+
+
+def test_a_table_read_while_a_sweep_replaces_it_is_one_version(tmp_path):
+    """A reader (suite table, a resuming sweep) sees the old table or the new one, never parts of
+    both, while a writer keeps replacing it."""
+    path, stop = tmp_path / "summary.parquet", threading.Event()
+
+    def version(i):
+        return pd.DataFrame({"version": [i] * (1 + i % 50), "text": ["x" * (i % 7)] * (1 + i % 50)})
+
+    def keep_replacing():
+        i = 0
+        while not stop.is_set():
+            records.save_table(version(i), path)
+            i += 1
+
+    records.save_table(version(0), path)
+    writer = threading.Thread(target=keep_replacing)
+    writer.start()
+    try:
+        deadline, reads = time.monotonic() + 1, 0
+        while time.monotonic() < deadline:
+            table = records.load_table(tmp_path, "summary")
+            pd.testing.assert_frame_equal(table, version(int(table["version"].iloc[0])))
+            reads += 1
+    finally:
+        stop.set()
+        writer.join()
+    assert reads > 20
