@@ -28,24 +28,32 @@ class AffineStep(NamedTuple):
     m: list
 
 
-def affine_step(backend, problem, n_layers: int) -> AffineStep:
-    """AffineStep of an InRange problem (suite.algorithms.energy), in the backend's arrays."""
-    params, const, eps, beta, y, pull, kappa = problem
+def affine_factors(backend, problem, n_layers: int) -> list:
+    """m[l] = eps [W_l ; W_{l+1}^T] of an InRange problem: they depend on the weights and eps only, so
+    the relaxations of one EP minibatch (free and nudged phases) can share them."""
+    params, const, eps = problem.params, problem.const, problem.eps
     last = n_layers - 1
-    lam = 0.0 if pull is None else pull.lam
-    k = [eps * const.drive] + [eps * b for b in params.biases[1:]]
-    a = [1.0 - eps * (kappa + lam)] * n_layers
-    if pull is not None:
-        k = [kl + (eps * lam) * fl for kl, fl in zip(k, pull.f)]
-    if y is not None:
-        k[last] = k[last] + (2.0 * eps * beta) * y
-        a[last] = a[last] - 2.0 * eps * beta
     m = []
     for l in range(n_layers):  # the bottom-up factor W_l above the top-down W_{l+1}^T, as the buffers hold them
         parts = ([params.weights[l]] if l > 0 else []) + ([const.down[l]] if l < last else [])
         m.append(backend.xp.concat(parts, axis=0))
         m[l] *= eps
-    m = [backend.column_major(ml) if ml.shape[1] < NARROW else ml for ml in m]
+    return [backend.column_major(ml) if ml.shape[1] < NARROW else ml for ml in m]
+
+
+def affine_step(backend, problem, m: list) -> AffineStep:
+    """AffineStep of an InRange problem (suite.algorithms.energy), in the backend's arrays, with its
+    factors m (affine_factors)."""
+    params, const, eps, beta, y, pull, kappa = problem
+    last = len(m) - 1
+    lam = 0.0 if pull is None else pull.lam
+    k = [eps * const.drive] + [eps * b for b in params.biases[1:]]
+    a = [1.0 - eps * (kappa + lam)] * len(m)
+    if pull is not None:
+        k = [kl + (eps * lam) * fl for kl, fl in zip(k, pull.f)]
+    if y is not None:
+        k[last] = k[last] + (2.0 * eps * beta) * y
+        a[last] = a[last] - 2.0 * eps * beta
     return AffineStep([backend.scalar(al) for al in a], k, m)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .base import Backend, BackendOptionError, device_kind, tree_map
-from .inplace import AffineStep, InPlaceRelaxer, affine_step
+from .inplace import AffineStep, InPlaceRelaxer, affine_factors, affine_step
 
 
 def cuda_graph(fn):
@@ -69,6 +69,7 @@ class TorchBackend(Backend):
                                      "(device='gpu' on a machine with CUDA)")
         self.cuda_graphs = cuda_graphs
         self._graphed: dict = {}  # GraphedRelaxer per (state shapes, coefficient shapes)
+        self._factors = None  # (Constants, eps, affine factors) of the last relaxation
         self._device = torch.device("cuda" if kind == "gpu" else "cpu")
         self._dtype = getattr(torch, dtype)
 
@@ -103,8 +104,17 @@ class TorchBackend(Backend):
         n = int(n)
         if n == 0:
             return carry
-        coeff = affine_step(self, problem, len(carry))
+        coeff = affine_step(self, problem, self.factors(problem, len(carry)))
         return self.relaxer([s.shape for s in carry], coeff).run(n, coeff, carry)
+
+    def factors(self, problem, n_layers: int) -> list:
+        """affine_factors, built once per Constants and eps: EP's phases share one Constants per
+        minibatch (its weights do not change until the update), so the nudged phase reuses the free
+        phase's factors instead of stacking 1-2 MB of weights again (deep net: about 1 ms a minibatch).
+        The Constants is held, so a later one is never mistaken for it."""
+        if self._factors is None or self._factors[0] is not problem.const or self._factors[1] is not problem.eps:
+            self._factors = (problem.const, problem.eps, affine_factors(self, problem, n_layers))
+        return self._factors[2]
 
     def relaxer(self, shapes, coeff: AffineStep):
         """Fresh buffers for each relaxation (the states returned are the caller's to keep), or with

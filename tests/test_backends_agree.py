@@ -98,3 +98,23 @@ def test_jax_add_product_by_halves_is_bit_exact(dtype):
     assert c.size > SPLIT_ABOVE
     by_halves = jax.jit(backend.add_product)(c, a, b)
     assert np.array_equal(np.asarray(by_halves), np.asarray(jax.jit(lambda c, a, b: c + a @ b)(c, a, b)))
+
+
+@pytest.mark.parametrize("name", FRAMEWORKS)
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_ep_minibatches_in_a_row(problem, name, dtype, symmetric):
+    """Three EP minibatches, the weights updated in place between them, as the NumPy reference trains:
+    what a backend reuses across a minibatch's phases (torch: the step's factors) is never stale."""
+    import backends
+    from suite.algorithms import ep
+    from suite.algorithms.energy import zero_state
+    hp = ep.EPHyper(0.5, 0.7, 9, 4, problem.lrs)
+
+    def trained(backend):
+        params, x, y = backend.asarray((problem.params, problem.x, problem.y))
+        for sign in (1.0, -1.0, 1.0):
+            params, _, _ = ep.train_step(backend, params, x, y, zero_state(backend, problem.sizes, len(problem.x)),
+                                         sign, hp, symmetric)
+        return backend.to_numpy(params)
+
+    assert_trees_close(trained(backends.get(name, dtype)), trained(backends.get("numpy", dtype)), TOLERANCE[dtype])

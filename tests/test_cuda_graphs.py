@@ -8,7 +8,7 @@ from suite.algorithms.energy import InRange, Pull, constants
 
 torch = pytest.importorskip("torch")
 import backends  # noqa: E402
-from backends.inplace import InPlaceRelaxer, affine_step  # noqa: E402
+from backends.inplace import InPlaceRelaxer, affine_factors, affine_step  # noqa: E402
 from backends.torch_backend import GraphedRelaxer  # noqa: E402
 
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
@@ -20,6 +20,10 @@ def _problem(bk, seed):
     return InRange(params, constants(params, x, bk.transpose), 0.5, 0.7, y, Pull(0.3, f), 0.9), s0
 
 
+def _coefficients(bk, problem, n_layers):
+    return affine_step(bk, problem, affine_factors(bk, problem, n_layers))
+
+
 def test_a_replayed_relaxation_uses_each_calls_coefficients_and_start():
     """Static buffers and coefficients: a replay ('capture' here runs the function again, as a graph
     replays its kernels on the same memory) must see each call's weights, start and step count, and
@@ -27,11 +31,11 @@ def test_a_replayed_relaxation_uses_each_calls_coefficients_and_start():
     bk = backends.get("torch", "float64")
     first, start = _problem(bk, seed=1)
     shapes = [s.shape for s in start]
-    graphed = GraphedRelaxer(InPlaceRelaxer(bk, shapes), affine_step(bk, first, len(start)), capture=lambda fn: fn)
+    graphed = GraphedRelaxer(InPlaceRelaxer(bk, shapes), _coefficients(bk, first, len(start)), capture=lambda fn: fn)
     results = []
     for seed, steps in ((2, 7), (3, 4), (1, 1)):
         problem, s0 = _problem(bk, seed)
-        coeff = affine_step(bk, problem, len(s0))
+        coeff = _coefficients(bk, problem, len(s0))
         want = InPlaceRelaxer(bk, shapes).run(steps, coeff, s0)
         got = graphed.run(steps, coeff, s0)
         results.append((got, want))
