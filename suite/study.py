@@ -116,7 +116,7 @@ def expand_block(source: str, where: str, block: dict, base: dict) -> list[RunCo
         fields = {**base}
         for part in combination:
             fields.update(part)
-        if any(all(_same(fields.get(k), v) for k, v in e.items()) for e in excludes):
+        if any(all(_same(_value(fields, k), v) for k, v in e.items()) for e in excludes):
             continue
         try:
             configs.append(RunConfig(**fields))
@@ -125,6 +125,11 @@ def expand_block(source: str, where: str, block: dict, base: dict) -> list[RunCo
         except TypeError as err:
             _error(source, where, f"bad field: {err}")
     return configs
+
+
+def _value(fields: dict, name: str):
+    """A run's field: as the study sets it, else RunConfig's default (so exclude can match it)."""
+    return fields[name] if name in fields else RUN_FIELDS[name].default
 
 
 def _same(have, want):

@@ -182,6 +182,19 @@ exclude = [{backend = "jax", T_neg = 4}]
     assert not any(r.backend == "jax" and r.T_neg == 4 for r in runs)
 
 
+def test_exclude_matches_a_field_left_at_its_default():
+    text = """name = "x"
+[base]
+dataset = "synthetic"
+[[runs]]
+algorithm = "ep"
+T_pos = [4, 8]
+exclude = [{backend = "numpy", T_neg = 20, T_pos = 8}]
+"""
+    assert RunConfig().backend == "numpy" and RunConfig().T_neg == 20  # neither is set by the study
+    assert [r.T_pos for r in study.from_text(text, "x.toml").runs] == [4]
+
+
 def test_a_bad_study_writes_nothing(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text("name = 'bad'\n[[runs]]\nalgorithm = 'ep'\nbeta = [0.5, 0.0]\n")
