@@ -32,6 +32,7 @@ from pathlib import Path
 
 from .claims import KINDS as CLAIM_KINDS, Claim
 from .config import ConfigError, RunConfig
+from .variants import LABEL_ORDER
 
 RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 TUPLE_FIELDS = {name for name, f in RUN_FIELDS.items() if isinstance(f.default, tuple)}
@@ -221,8 +222,9 @@ def _claim(source, where, table: dict, runs) -> Claim:
         _error(source, f"{where}.than", "needed by matches and beats, and only by them")
     for name in ("where", "than") if comparing else ("where",):
         fields = table.get(name)
-        if not isinstance(fields, dict) or not fields or set(fields) - set(RUN_FIELDS):
-            _error(source, f"{where}.{name}", f"{fields!r} is not allowed; give a table of run fields and values")
+        if not isinstance(fields, dict) or not fields or set(fields) - set(LABEL_ORDER):
+            _error(source, f"{where}.{name}", f"{fields!r} is not allowed; give a table of fields that make a "
+                   f"variant ({', '.join(LABEL_ORDER)}) and their values")
         if not any(all(_same(getattr(cfg, k), v) for k, v in fields.items()) for cfg in runs):
             _error(source, f"{where}.{name}", f"no run of the study has {fields}")
     mode = table.get("mode")
@@ -232,8 +234,9 @@ def _claim(source, where, table: dict, runs) -> Claim:
     if not isinstance(tolerance, (int, float)) or isinstance(tolerance, bool) or tolerance < 0:
         _error(source, f"{where}.tolerance", f"{tolerance!r} is not allowed; give percentage points >= 0")
     pair_on = table.get("pair_on")
-    if pair_on is not None and (not comparing or not isinstance(pair_on, list) or set(pair_on) - set(RUN_FIELDS)):
-        _error(source, f"{where}.pair_on", f"{pair_on!r} is not allowed; with matches or beats, a list of run fields")
+    if pair_on is not None and (not comparing or not isinstance(pair_on, list) or set(pair_on) - set(LABEL_ORDER)):
+        _error(source, f"{where}.pair_on", f"{pair_on!r} is not allowed; with matches or beats, a list of fields "
+               "that make a variant")
     return Claim(says, dict(table["where"]), dict(table["than"]) if comparing else None, mode, float(tolerance),
                  str(table.get("text", "")), str(table.get("source", "")), tuple(pair_on) if pair_on else None)
 

@@ -62,6 +62,9 @@ STUDY = "name = 'c'\n[base]\ndataset = 'synthetic'\nsizes = [64, 16, 10]\n[[runs
     ("says = 'beats'\nwhere = {T_neg = 4}", "claims[0].than: needed by matches and beats"),
     ("says = 'trains'\nwhere = {T_neg = 7}", "claims[0].where: no run of the study has {'T_neg': 7}"),
     ("says = 'trains'\nwhere = {tneg = 4}", "claims[0].where: {'tneg': 4} is not allowed"),
+    ("says = 'trains'\nwhere = {seed = 0}", "claims[0].where: {'seed': 0} is not allowed; give a table of fields "
+     "that make a variant"),
+    ("says = 'trains'\nwhere = {eval_modes = ['relax']}", "claims[0].where: {'eval_modes': ['relax']} is not allowed"),
     ("says = 'trains'\nwhere = {T_neg = 4}\nmode = 'fast'", "claims[0].mode: 'fast' is not allowed"),
     ("says = 'trains'\nwhere = {T_neg = 4}\nverdict = 'yes'", "claims[0].verdict: unknown key")])
 def test_a_bad_claim_is_refused_before_anything_runs(claim, message):
