@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -37,6 +38,7 @@ from .variants import LABEL_ORDER
 RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 TUPLE_FIELDS = {name for name, f in RUN_FIELDS.items() if isinstance(f.default, tuple)}
 PRESETS = ("smoke", "quick", "paper")
+STUDY_NAME = r"\w[\w.-]*"  # a folder of its own under the results: never '.', '..' or a path
 
 
 @dataclass(frozen=True)
@@ -142,8 +144,9 @@ def from_dict(data: dict, source: str, text: str = "") -> Study:
     if unknown:
         _error(source, unknown[0], f"unknown key; allowed: {', '.join(sorted(STUDY_KEYS))}")
     name = data.get("name")
-    if not isinstance(name, str) or not name or "/" in name:
-        _error(source, "name", f"{name!r} is not allowed; give a non-empty name without '/'")
+    if not isinstance(name, str) or not re.fullmatch(STUDY_NAME, name):
+        _error(source, "name", f"{name!r} is not allowed; give letters, digits, '_', '-' or '.', starting with a "
+               "letter, digit or '_' (it names the study's folder)")
     base = data.get("base", {})
     if not isinstance(base, dict):
         _error(source, "base", "must be a table of RunConfig fields")

@@ -121,6 +121,8 @@ def test_savings_ratio_at_matched_error():
 
 BAD_STUDIES = [
     ("name = 'x'\nfoo = 1\n[[runs]]\nalgorithm = 'ep'", "foo: unknown key"),
+    ("name = '..'\n[[runs]]\nalgorithm = 'ep'", "name: '..' is not allowed; give letters, digits"),
+    ("name = 'a/b'\n[[runs]]\nalgorithm = 'ep'", "name: 'a/b' is not allowed"),
     ("name = 'x'\n[[runs]]\nalgoritm = 'ep'", "runs[0].algoritm: unknown field"),
     ("name = 'x'\n[[runs]]\nbackend = []", "runs[0].backend: an empty list is not allowed"),
     ("name = 'x'\n[[runs]]\nT_neg = [-1, 4]", "runs[0]: T_neg: -1 is not allowed"),
