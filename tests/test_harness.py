@@ -1,5 +1,7 @@
 """The harness end to end on the smoke preset: study -> runs -> tables -> figures."""
 import dataclasses
+import os
+import stat
 import subprocess
 import threading
 import time
@@ -303,3 +305,12 @@ def test_a_table_read_while_a_sweep_replaces_it_is_one_version(tmp_path):
         stop.set()
         writer.join()
     assert reads > 20
+
+
+def test_written_files_get_the_permissions_of_any_new_file(tmp_path):
+    """Results are written through a temporary file, which mkstemp makes private (0600)."""
+    table = tmp_path / "t.parquet"
+    records.save_table(pd.DataFrame({"a": [1]}), table)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(table.stat().st_mode) == 0o666 & ~mask

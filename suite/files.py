@@ -1,0 +1,31 @@
+"""Files written whole or not at all, with the permissions any new file gets."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it
+    os.umask(mask)
+    return mask
+
+
+#: What open() gives a new file. mkstemp makes its files private (0600): results and the data cache
+#: must stay readable to whoever shares them.
+FILE_MODE = 0o666 & ~_umask()
+
+
+def atomic_write(path: Path, write) -> None:
+    """write(temporary_path), then rename over path: a reader sees the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        os.chmod(tmp, FILE_MODE)
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
