@@ -192,13 +192,24 @@ def markdown(table: pd.DataFrame) -> str:
             + shown[columns].to_markdown(index=False) + "\n")
 
 
+def at_least_one(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed; give a whole number >= 1")
+    return value
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backends", nargs="+", default=list(backends.NAMES),
                         help=f"names from %(default)s, or {', '.join(OPTIONS)} (CUDA graphs: a GPU only)")
-    parser.add_argument("--batch", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1, help="threads (and cores) for every backend")
+    parser.add_argument("--batch", type=at_least_one, default=20)
+    parser.add_argument("--repeats", type=at_least_one, default=5)
+    parser.add_argument("--threads", type=at_least_one, default=1, help="threads (and cores) for every backend")
     parser.add_argument("--out", type=Path, default=Path("results/speed"), help="where the table goes")
     args = parser.parse_args(argv)
     unknown = [b for b in args.backends if b not in backends.NAMES + tuple(OPTIONS)]

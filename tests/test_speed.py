@@ -87,3 +87,13 @@ def test_the_speed_record_has_every_backend_path_and_the_reference(tmp_path):
     assert (table["threads"] == 1).all() and table["git_commit"].str.len().min() == 40
     text = (tmp_path / "speed.md").read_text()
     assert "| 20-16-16-10 |" in text and "autograd per step" in text and "numpy 2." in text
+
+
+@pytest.mark.parametrize("option, value", [("--repeats", "0"), ("--threads", "0"), ("--batch", "-3"), ("--batch", "x")])
+def test_the_speed_record_refuses_counts_below_one(tmp_path, capsys, option, value):
+    from suite import speed
+    with pytest.raises(SystemExit) as done:
+        speed.main([option, value, "--out", str(tmp_path)])
+    assert done.value.code == 2
+    assert f"{option}: {value!r} is not allowed; give a whole number >= 1" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
