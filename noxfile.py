@@ -71,10 +71,12 @@ def benchmark(session):
 @nox.session(python="3.11")
 def ablations(session):
     """The ablation studies named (every ablations/*.toml when none is), each into results/ablations/<name>/,
-    two runs at a time on one core each: nox -s ablations -- pull steps. Options for suite run pass through."""
+    two runs at a time on one core each: nox -s ablations -- pull steps. Options for suite run follow the
+    names and pass through: nox -s ablations -- pull --workers 1 --threads 2."""
     install(session)
-    names = [a for a in session.posargs if not a.startswith("-")] or sorted(p.stem for p in Path("ablations").glob("*.toml"))
-    options = [a for a in session.posargs if a.startswith("-")]
+    first_option = next((i for i, a in enumerate(session.posargs) if a.startswith("-")), len(session.posargs))
+    names = session.posargs[:first_option] or sorted(p.stem for p in Path("ablations").glob("*.toml"))
+    options = session.posargs[first_option:]
     for name in names:
         session.run("python", "-m", "suite", "run", "--study", f"ablations/{name}.toml", "--results", "results/ablations",
                     "--workers", "2", "--threads", "1", *options)
