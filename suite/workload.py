@@ -87,8 +87,9 @@ class Workload:
         return self.state
 
     def relax_steps(self, steps: int = 1):
-        """`steps` free relaxation steps of the energy net, continuing from the last state."""
-        self.s = self._relax(self.model.energy, self._x, self.s, steps, self.hp.eps)
+        """`steps` free relaxation steps of the energy net, continuing from the last state: the in-range
+        steps EP trains with (the state starts at zeros, and every step clips it into [0, 1])."""
+        self.s = self._relax(self.model.energy, self._x, self.s, steps, self.hp.eps, start_in_range=True)
         return self.s
 
     def infer(self, mode: str):
