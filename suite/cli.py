@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import sys
 from pathlib import Path
 
@@ -174,7 +175,7 @@ def _train(args) -> int:
     options = {k: v for k, v in vars(args).items() if k != "command" and v is not None}
     cfg = RunConfig(**options)
     progress = Progress({"run": cfg.epochs})
-    result = train_and_evaluate(cfg, report=lambda epochs, message: progress.update("run", epochs, message))
+    result = train_and_evaluate(cfg, report=functools.partial(progress.update, "run"))
     progress.close()
     _print_table(result.rows)
     return 0

@@ -60,7 +60,8 @@ def execute(index: int, cfg, plan, checkpoint, threads: int) -> Outcome:
     if key not in _DATASETS:
         _DATASETS[key] = datasets.load(cfg.dataset, cfg.data_dir)
     channel = _PROGRESS
-    report = no_report if channel is None else lambda epochs, message: channel.put((index, epochs, message))
+    report = no_report if channel is None else \
+        lambda epochs, message, resumed=False: channel.put((index, epochs, message, resumed))
     try:
         return Outcome(index, train_and_evaluate(cfg, _DATASETS[key], report, plan, checkpoint))
     except (BackendUnavailable, BackendOptionError) as err:  # a library or a device this worker lacks
@@ -109,11 +110,11 @@ def core_sets(workers: int, threads: int) -> list[list[int]]:
     return [[available[(w * threads + t) % len(available)] for t in range(threads)] for w in range(workers)]
 
 
-OnProgress = Callable[[int, float, str], None]
+OnProgress = Callable[[int, float, str, bool], None]  # (task index, epochs done, message, resumed)
 REPORT_POLL_SECONDS = 0.2  # how often the sweep relays its workers' progress
 
 
-def ignore_progress(index: int, epochs_done: float, message: str) -> None:
+def ignore_progress(index: int, epochs_done: float, message: str, resumed: bool) -> None:
     pass
 
 
@@ -146,7 +147,7 @@ class LocalExecutor(Executor):
 
     def map(self, tasks: list[tuple], on_progress: OnProgress = ignore_progress) -> Iterator[Outcome]:
         """tasks: (cfg, plan, checkpoint file or None); yields each Outcome as its run finishes, and calls
-        on_progress(task index, epochs done, message) in this process as runs report."""
+        on_progress(task index, epochs done, message, resumed) in this process as runs report."""
         context = multiprocessing.get_context("spawn")  # never fork a process that may hold threads
         slots = context.Queue()
         for cores in core_sets(self.workers, self.threads):
@@ -169,8 +170,13 @@ class LocalExecutor(Executor):
                     for future in done:
                         yield future.result()
             finally:
-                for future in futures:
-                    future.cancel()
+                if futures:  # ended early (a run's error, Ctrl-C, the consumer stopped): end the runs at once
+                    workers = list(pool._processes.values())  # Python < 3.14 has no terminate_workers()
+                    pool.shutdown(wait=False, cancel_futures=True)  # leaving `with` then waits for nothing
+                    for worker in workers:  # a rerun resumes from the last epoch's checkpoint
+                        worker.terminate()
+                    for worker in workers:
+                        worker.join()
 
 
 class DaskExecutor(Executor):

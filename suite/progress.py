@@ -27,6 +27,7 @@ class Progress:
                  clock: Callable[[], float] = time.perf_counter):
         self.work = {run: max(1, epochs) for run, epochs in work.items()}
         self.done_epochs = dict.fromkeys(self.work, 0.0)
+        self.resumed = dict.fromkeys(self.work, 0.0)  # done by earlier sweeps: not at this one's rate
         self.stream = stream or sys.stdout
         self.clock, self.start = clock, clock()
         live = self.stream.isatty() if live is None else live
@@ -40,13 +41,12 @@ class Progress:
     def total(self) -> float:
         return float(sum(self.work.values()))
 
-    def fraction(self) -> float:
-        return sum(self.done_epochs.values()) / self.total
-
     def time_left(self) -> float | None:
-        """Seconds left at the rate measured so far; None before anything was measured."""
-        done = self.fraction()
-        return self.elapsed() * (1 - done) / done if done > 0 else None
+        """Seconds left at the rate this sweep has measured (epochs resumed from checkpoints left out);
+        None before anything was measured."""
+        done = sum(self.done_epochs.values())
+        done_here = done - sum(self.resumed.values())
+        return self.elapsed() * (self.total - done) / done_here if done_here > 0 else None
 
     def elapsed(self) -> float:
         return self.clock() - self.start
@@ -62,7 +62,10 @@ class Progress:
         else:
             print(line, file=self.stream, flush=True)
 
-    def update(self, run, epochs_done: float, message: str = "") -> None:
+    def update(self, run, epochs_done: float, message: str = "", resumed: bool = False) -> None:
+        """resumed: the run starts at epochs_done, trained by an earlier sweep."""
+        if resumed:
+            self.resumed[run] = min(epochs_done, self.work[run])
         self._advance(run, min(epochs_done, self.work[run]))
         if message:
             self.print(message)

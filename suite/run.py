@@ -35,12 +35,13 @@ EVAL_BATCH = 1000
 PROBE_SIZE = 100  # the first training images: the fixed probe batch of the diagnostics
 REPORT_SECONDS = 0.5  # how often a run reports its progress within an epoch
 
-#: report(epochs_done, message): progress of a run, epochs_done fractional within an epoch; a
-#: non-empty message is a line worth printing (an epoch ended, the run diverged).
-Report = Callable[[float, str], None]
+#: report(epochs_done, message, resumed=False): progress of a run, epochs_done fractional within an
+#: epoch; a non-empty message is a line worth printing (an epoch ended, the run diverged); resumed:
+#: the run starts at epochs_done, from a checkpoint.
+Report = Callable[..., None]
 
 
-def no_report(epochs_done: float, message: str) -> None:
+def no_report(epochs_done: float, message: str, resumed: bool = False) -> None:
     pass
 
 
@@ -319,7 +320,7 @@ def train_and_evaluate(cfg: RunConfig, dataset: datasets.Dataset | None = None, 
         # the saved rows may come from a shorter run of the same training: this run's columns
         rows, probes = [{**row, **config_columns(cfg)} for row in resumed["rows"]], resumed["diagnostics"]
         first, total = resumed["epoch"] + 1, resumed["train_seconds_total"]
-        report(resumed["epoch"], f"resumed after epoch {resumed['epoch']} from {checkpoint.name}")
+        report(resumed["epoch"], f"resumed after epoch {resumed['epoch']} from {checkpoint.name}", resumed=True)
     else:
         rows, probes, first, total = [], [], 1, 0.0
     epoch = first - 1

@@ -173,10 +173,10 @@ def run_study(study: Study, results_dir: Path, executor=None, force: bool = Fals
                 store.drop_checkpoints(training[i], keep_own=False)
         checkpoints = {i: store.checkpoint(training[i]) if executor.data_here else None for i in pending}
 
-        def on_progress(index, epochs_done, message):
+        def on_progress(index, epochs_done, message, resumed):
             identifier = pending[index]
             progress.update(identifier, epochs_done,
-                            message and f"    run {index + 1}, {describe(configs[identifier])}: {message}")
+                            message and f"    run {index + 1}, {describe(configs[identifier])}: {message}", resumed)
 
         tasks = [(configs[i], plan, checkpoints[i]) for i in pending]
         for done, outcome in enumerate(executor.map(tasks, on_progress), 1):

@@ -32,6 +32,16 @@ def test_time_left_comes_from_the_time_measured_so_far():
     assert out.getvalue().splitlines() == ["a: epoch 1/2", "[1/3 done] a (20 s so far, about 30 s left)"]
 
 
+def test_epochs_resumed_from_a_checkpoint_do_not_count_as_this_sweeps_pace():
+    clock = Clock()
+    progress = Progress({"a": 200}, io.StringIO(), live=False, clock=clock)
+    progress.update("a", 30.0, "resumed after epoch 30", resumed=True)
+    assert progress.time_left() is None  # nothing measured yet
+    clock.now = 60.0
+    progress.update("a", 31.0, "epoch 31/200")
+    assert progress.time_left() == pytest.approx(169 * 60.0)  # one epoch a minute, 169 to go
+
+
 def test_a_live_bar_moves_within_epochs():
     out = io.StringIO()
     progress = Progress({"a": 4}, out, live=True)

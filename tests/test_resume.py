@@ -29,7 +29,7 @@ def tiny(backend="numpy", **fields) -> RunConfig:
 
 def kill_in_epoch(epoch: int):
     """A progress report that kills the run when it reports from inside `epoch`."""
-    def report(epochs_done, message):
+    def report(epochs_done, message, resumed=False):
         if not message and epoch - 1 < epochs_done:
             raise Killed
     return report
@@ -57,7 +57,7 @@ def test_a_run_killed_in_its_second_epoch_resumes_to_the_uninterrupted_rows(tmp_
         train_and_evaluate(cfg, plan=PLAN, checkpoint=checkpoint, report=kill_in_epoch(2))
     assert pickle.loads(checkpoint.read_bytes())["epoch"] == 1
     messages = []
-    resumed = train_and_evaluate(cfg, plan=PLAN, checkpoint=checkpoint, report=lambda e, m: messages.append(m))
+    resumed = train_and_evaluate(cfg, plan=PLAN, checkpoint=checkpoint, report=lambda e, m, resumed=False: messages.append(m))
     assert "resumed after epoch 1 from run.checkpoint.pkl" in messages
     assert [m for m in messages if m.startswith("epoch ")][0].startswith("epoch 2/3")  # epoch 1 not trained again
     uninterrupted = train_and_evaluate(cfg, plan=PLAN)
@@ -72,7 +72,7 @@ def test_a_longer_run_of_the_same_training_starts_where_the_shorter_one_ended(tm
     train_and_evaluate(tiny(epochs=2), plan=PLAN, checkpoint=checkpoint)
     messages = []
     longer = train_and_evaluate(tiny(epochs=3), plan=PLAN, checkpoint=checkpoint,
-                                report=lambda e, m: messages.append(m))
+                                report=lambda e, m, resumed=False: messages.append(m))
     assert "resumed after epoch 2 from run.checkpoint.pkl" in messages
     same_rows(longer.rows, train_and_evaluate(tiny(epochs=3), plan=PLAN).rows)
 

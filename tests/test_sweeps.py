@@ -14,6 +14,9 @@ import pytest
 from conftest import child_processes
 from suite import records
 from suite.cli import main
+from suite.config import RunConfig
+from suite.executors import LocalExecutor
+from suite.run import EvaluationPlan
 from suite.store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,6 +144,32 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+@pytest.mark.parametrize("ending", ["error", "stop"])
+def test_a_sweep_that_ends_early_ends_its_running_runs_at_once(tmp_path, ending):
+    """Two workers; one run ends at once (by an error, or with a result after which the sweep reads
+    no more) while the other has a minute of training left: the sweep ends within seconds, and ends
+    that run's worker with it."""
+    short = RunConfig(dataset="synthetic", backend="numpy", sizes=(64, 16, 10), train_size=400)
+    # a minute in 40 epochs: its few progress reports fit in the pipe unread (before the fix, many blocked it)
+    long = short.replace(sizes=(64, 500, 500, 10), lrs=(0.1, 0.05, 0.01), epochs=40)
+    checkpoint = tmp_path if ending == "error" else None  # a directory: reading it as a checkpoint raises
+    tasks = [(long, EvaluationPlan(), None), (short, EvaluationPlan(), checkpoint)]
+    before = set(child_processes(os.getpid()))
+    start = time.monotonic()
+    outcomes = LocalExecutor(workers=2, threads=1).map(tasks)
+    if ending == "error":
+        with pytest.raises(IsADirectoryError):
+            next(outcomes)
+    else:
+        assert next(outcomes).index == 1
+        outcomes.close()
+    seconds = time.monotonic() - start
+    left = {pid: command for pid, command in child_processes(os.getpid()).items()
+            if pid not in before and "spawn_main" in command}
+    assert seconds < 10, f"the sweep ended {seconds:.1f} s after its start: it waited for the long run"
+    assert not left, f"workers outlived the sweep: {left}"
 
 
 def test_a_second_sweep_on_the_same_directory_is_refused(tmp_path, capsys):
