@@ -109,6 +109,7 @@ def _run(args) -> int:
     from . import study as studies
     from .sweep import run_study
     chosen = studies.load(args.study) if args.study else studies.preset(args.preset)
+    executors.check_options(args.executor, args.workers, args.threads, args.scheduler)
     if args.dry_run:
         from .sweep import dry_run
         print(f"study {chosen.name}: {chosen.description}\n{dry_run(chosen, args.workers or 1)}")

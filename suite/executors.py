@@ -219,8 +219,9 @@ class DaskExecutor(Executor):
             self.client.cancel(futures)
 
 
-def make(executor: str, workers: int | None = None, threads: int | None = None, scheduler: str | None = None):
-    """The executor the command line asked for; ConfigError naming the option for a bad choice."""
+def check_options(executor: str, workers: int | None = None, threads: int | None = None,
+                  scheduler: str | None = None) -> None:
+    """ConfigError naming the option for a bad choice of executor options."""
     from .config import ConfigError
 
     if executor not in EXECUTORS:
@@ -234,8 +235,12 @@ def make(executor: str, workers: int | None = None, threads: int | None = None, 
         if workers is not None:
             raise ConfigError("--workers: only used with --executor local; a dask cluster has the workers "
                               "started on it (dask worker --nworkers N)")
-        return DaskExecutor(scheduler, threads or 1)
-    if scheduler:
+    elif scheduler:
         raise ConfigError("--scheduler: only used with --executor dask")
-    return LocalExecutor(workers or 1, threads)
+
+
+def make(executor: str, workers: int | None = None, threads: int | None = None, scheduler: str | None = None):
+    """The executor the command line asked for; ConfigError naming the option for a bad choice."""
+    check_options(executor, workers, threads, scheduler)
+    return DaskExecutor(scheduler, threads or 1) if executor == "dask" else LocalExecutor(workers or 1, threads)
 

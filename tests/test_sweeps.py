@@ -263,9 +263,10 @@ def test_dask_local_cluster_gives_the_local_executor_table(tmp_path, reference):
     (["--executor", "dask"], "--scheduler: required with --executor dask"),
     (["--scheduler", "tcp://x:1"], "--scheduler: only used with --executor dask"),
 ])
-def test_bad_executor_options_exit_2_and_write_nothing(tmp_path, capsys, options, message):
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+def test_bad_executor_options_exit_2_and_write_nothing(tmp_path, capsys, options, message, dry_run):
     study = write_study(tmp_path)
-    assert main(["run", "--study", str(study), "--results", str(tmp_path / "r"), *options]) == 2
+    assert main(["run", "--study", str(study), "--results", str(tmp_path / "r"), *options, *dry_run]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
 
