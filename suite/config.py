@@ -163,8 +163,11 @@ def validate(cfg: RunConfig) -> None:
             _fail("lrs", cfg.lrs, "every learning rate must be a number > 0")
     if cfg.lam and cfg.algorithm != "iep":
         _fail("lam", cfg.lam, "the pull term needs an initializer: use it with algorithm 'iep' only")
-    if cfg.initializer_target != "free" and cfg.algorithm != "iep":
-        _fail("initializer_target", cfg.initializer_target, "only IEP has an initializer: use it with 'iep' only")
+    for name, default in (("initializer_target", "free"), ("initializer_loss", "local")):
+        if getattr(cfg, name) != default and cfg.algorithm != "iep":
+            _fail(name, getattr(cfg, name), "only IEP has an initializer: use it with 'iep' only")
+    if cfg.bp_loss != "squared" and cfg.algorithm != "bp":
+        _fail("bp_loss", cfg.bp_loss, "only bp trains by a loss of its output: use it with 'bp' only")
     if cfg.algorithm == "bptt" and cfg.backend not in AUTODIFF_BACKENDS:
         _fail("backend", cfg.backend, f"bptt differentiates through the relaxation and needs autodiff: use "
               f"{' or '.join(AUTODIFF_BACKENDS)}")

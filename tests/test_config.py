@@ -32,6 +32,8 @@ BAD = [
     (dict(algorithm="iep", initializer_target="plus"), "initializer_target: 'plus' is not allowed; choose one of "
      "free, nudged"),
     (dict(initializer_target="nudged"), "initializer_target: 'nudged' is not allowed; only IEP has an initializer"),
+    (dict(initializer_loss="global"), "initializer_loss: 'global' is not allowed; only IEP has an initializer"),
+    (dict(algorithm="iep", bp_loss="cross_entropy"), "bp_loss: 'cross_entropy' is not allowed; only bp trains by a loss"),
 ]
 
 
