@@ -23,7 +23,8 @@ class Relaxation(Settings):
         self.work = workload(backend, depth, batch)
 
     def time_relaxation_step(self, backend, depth, batch):
-        """One free step s <- clip(s - eps dE/ds, 0, 1) of every layer."""
+        """One free step s <- clip(s - eps dE/ds, 0, 1) of every layer, with the input drive it needs
+        (a relaxation of one step from any state: the general step, not training's in-range one)."""
         self.work.sync(self.work.relax_steps(1))
 
 

@@ -87,9 +87,11 @@ class Workload:
         return self.state
 
     def relax_steps(self, steps: int = 1):
-        """`steps` free relaxation steps of the energy net, continuing from the last state: the in-range
-        steps EP trains with (the state starts at zeros, and every step clips it into [0, 1])."""
-        self.s = self._relax(self.model.energy, self._x, self.s, steps, self.hp.eps, start_in_range=True)
+        """`steps` free relaxation steps of the energy net, continuing from the last state, as a relaxation
+        from any state runs: the input drive, then a first step in the general (clipping) form. The
+        in-range steps training takes are timed within train_minibatch, where a minibatch's phases
+        share the drive and torch's stacked factors (one step alone would time mostly those)."""
+        self.s = self._relax(self.model.energy, self._x, self.s, steps, self.hp.eps)
         return self.s
 
     def infer(self, mode: str):
