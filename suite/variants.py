@@ -15,6 +15,11 @@ LABEL_ORDER = ("algorithm", "dataset", "sizes", "T_neg", "T_pos", "lam", "kappa"
                "random_sign", "initializer_loss", "initializer_target", "bp_loss", "beta", "eps", "lrs", "epochs",
                "batch_size", "train_size", "eval_size", "backend", "dtype", "device", "data_dir")
 NOT_VARIANT = ("seed", "eval_modes")  # what varies across a variant's runs; what follows from T_neg
+#: Fields an algorithm never reads: its labels leave them out (no "BP T_neg=20", no "EP lam=0").
+_ENERGY = {"T_neg", "T_pos", "beta", "eps", "kappa", "init", "symmetric", "random_sign"}
+_INITIALIZER = {"lam", "initializer_loss", "initializer_target"}
+UNUSED = {"ep": _INITIALIZER | {"bp_loss"}, "iep": {"bp_loss"}, "bp": _ENERGY | _INITIALIZER,
+          "bptt": _ENERGY - {"T_neg", "eps", "kappa"} | _INITIALIZER | {"bp_loss"}}
 OUTCOME_COLUMNS = ("variant", "mode", "seeds", "trained", "median %", "min %", "max %", "mean % (trained)",
                    "std % (trained)")
 COLLAPSE_ERROR = 0.5  # a final error at or above this is a seed that did not train (chance is 0.9)
@@ -52,10 +57,18 @@ def with_variants(rows: pd.DataFrame, exclude=(), given=()) -> pd.DataFrame:
     """rows with a 'variant' column: a readable label, unique per configuration-but-seed (but for
     the fields in exclude, such as the backend where a figure compares backends, and together with
     the given fields)."""
-    runs = rows.drop_duplicates("run_id")
+    runs = rows.drop_duplicates("run_id").set_index("run_id")
     fields = label_fields(runs, exclude, given)
-    labels = {run_id: " ".join(_part(name, run[name]) for name in fields)
-              for run_id, run in runs.set_index("run_id").iterrows()}
+
+    def label(run, named):
+        return " ".join(_part(name, run[name]) for name in named)
+
+    labels = {run_id: label(run, [n for n in fields if n not in UNUSED.get(run["algorithm"], ())])
+              for run_id, run in runs.iterrows()}
+    # Runs that differ only in fields their algorithm ignores (the same training twice) keep those fields.
+    full = {run_id: label(run, fields) for run_id, run in runs.iterrows()}
+    ambiguous = pd.DataFrame({"short": labels, "full": full}).groupby("short")["full"].transform("nunique") > 1
+    labels = {run_id: full[run_id] if ambiguous[run_id] else text for run_id, text in labels.items()}
     return rows.assign(variant=rows["run_id"].map(labels))
 
 

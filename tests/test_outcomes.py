@@ -46,6 +46,21 @@ def test_labels_name_what_varies_once():
                                   "c": "EP 64-16-10 T_neg=4"}
 
 
+def test_labels_leave_out_fields_the_algorithm_does_not_use():
+    rows = table(run_rows("ep4", 0.1, T_neg=4), run_rows("ep20", 0.1),
+                 run_rows("iep", 0.1, algorithm="iep", lam=0.1),
+                 run_rows("bp", 0.1, algorithm="bp"), run_rows("bp_ce", 0.1, algorithm="bp", bp_loss="cross_entropy"))
+    labelled = variants.with_variants(rows).drop_duplicates("run_id").set_index("run_id")["variant"]
+    assert labelled.to_dict() == {"ep4": "EP T_neg=4", "ep20": "EP T_neg=20", "iep": "IEP T_neg=20",
+                                  "bp": "BP bp_loss=squared", "bp_ce": "BP bp_loss=cross_entropy"}
+
+
+def test_runs_differing_only_in_fields_their_algorithm_ignores_keep_them_in_their_labels():
+    rows = table(run_rows("a", 0.1, algorithm="bp", T_neg=4), run_rows("b", 0.1, algorithm="bp"))
+    labelled = variants.with_variants(rows).drop_duplicates("run_id").set_index("run_id")["variant"]
+    assert labelled.to_dict() == {"a": "BP T_neg=4", "b": "BP T_neg=20"}
+
+
 def test_a_collision_is_an_error_not_an_average():
     rows = variants.with_variants(table(run_rows("a", 0.1), run_rows("b", 0.2)))  # same config, same seed
     final = records.final_rows(rows)
