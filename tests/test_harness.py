@@ -167,13 +167,11 @@ def test_bad_studies_name_the_file_and_field(text, message):
     assert str(err.value).startswith("my.toml:") and message in str(err.value)
 
 
+EP_BLOCK = 'name = "x"\n[base]\ndataset = "synthetic"\n[[runs]]\nalgorithm = "ep"\n'  # a study's start
+
+
 def test_products_zips_and_excludes():
-    text = """name = "x"
-[base]
-dataset = "synthetic"
-[[runs]]
-algorithm = "ep"
-backend = ["numpy", "jax"]
+    text = EP_BLOCK + """backend = ["numpy", "jax"]
 T_neg = [4, 20]
 sizes = [[64, 8, 10], [64, 8, 8, 10]]
 lrs = [[0.1, 0.1], [0.1, 0.1, 0.1]]
@@ -187,12 +185,7 @@ exclude = [{backend = "jax", T_neg = 4}]
 
 
 def test_exclude_matches_a_field_left_at_its_default():
-    text = """name = "x"
-[base]
-dataset = "synthetic"
-[[runs]]
-algorithm = "ep"
-T_pos = [4, 8]
+    text = EP_BLOCK + """T_pos = [4, 8]
 exclude = [{backend = "numpy", T_neg = 20, T_pos = 8}]
 """
     assert RunConfig().backend == "numpy" and RunConfig().T_neg == 20  # neither is set by the study
