@@ -4,6 +4,7 @@
         [--force] [--executor local --workers N | --executor dask --scheduler tcp://HOST:8786] [--threads N]
     python -m suite plot [--results results] [STUDY ...]       figures from stored tables only
     python -m suite table [--results results] [STUDY ...]      the summary of stored tables
+    python -m suite status [--results results] [STUDY ...]     what made them, what today's code would rerun
     python -m suite train --algorithm iep --lam 0.1 --backend jax                  one configuration
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ from backends import BackendOptionError
 from .claims import ClaimError
 from .config import ConfigError, RunConfig, describe
 from .data import DataError
-from .store import StudyLocked
+from .store import RunStore, StudyLocked
 
 
 def _parse_bool(text: str) -> bool:
@@ -62,6 +63,8 @@ def _print_table(rows: list[dict]) -> None:
 
 def _study_dirs(results: Path, names: list[str]) -> list[Path]:
     """The named studies, or every study stored under results (ablations/ included)."""
+    if not results.is_dir():
+        raise FileNotFoundError(f"--results {results}: not a folder")
     dirs = [results / n for n in names] if names else sorted(p.parent for p in results.rglob("rows.parquet"))
     missing = [d for d in dirs if not (d / "rows.parquet").exists()]
     if missing or not dirs:
@@ -88,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--threads", type=int, help="threads per run (default: local, the cores / workers; "
                      "dask, 1)")
     run.add_argument("--scheduler", help="dask: the scheduler's address, tcp://HOST:8786")
-    for name, text in (("plot", "redraw every figure from stored tables"), ("table", "print stored summaries")):
+    for name, text in (("plot", "redraw every figure from stored tables"), ("table", "print stored summaries"),
+                       ("status", "what made each stored study (code, commits, edits) and what today's code "
+                        "would reuse or recompute; reads only")):
         sub = commands.add_parser(name, help=text)
         sub.add_argument("studies", nargs="*", help="study names (default: every study under --results)")
         sub.add_argument("--results", default="results", type=Path)
@@ -134,9 +139,8 @@ def _print_summary(directory: Path) -> None:
 
 def _stored_study(directory: Path):
     """The study stored beside its results (its settings: residual_tol, collapse_error), or defaults."""
-    from . import study
-    stored = directory / "study.toml"
-    return study.from_text(stored.read_text(), str(stored)) if stored.exists() else study.Study("", "", ())
+    from .study import Study
+    return RunStore(directory).study() or Study("", "", ())
 
 
 def _plot(args) -> int:
@@ -170,6 +174,12 @@ def _table(args) -> int:
     return 0
 
 
+def _status(args) -> int:
+    from .status import report
+    print("\n\n".join(report(directory) for directory in _study_dirs(args.results, args.studies)))
+    return 0
+
+
 def _train(args) -> int:
     from .progress import Progress
     from .run import train_and_evaluate  # heavy imports only once arguments are known good
@@ -182,4 +192,4 @@ def _train(args) -> int:
     return 0
 
 
-COMMANDS = {"run": _run, "plot": _plot, "table": _table, "train": _train}
+COMMANDS = {"run": _run, "plot": _plot, "table": _table, "status": _status, "train": _train}

@@ -9,6 +9,7 @@ results/<study>/
                                       a killed run resumes there, a longer run of it starts there
     rows.parquet, residuals.parquet,  every run of the study, in study order (see records.py)
     diagnostics.parquet
+    study.toml                        the study as it was last run
     .lock                             held (flock) by the sweep writing here
 
 Every file is written atomically, so a sweep killed at any moment leaves finished runs whole and
@@ -27,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import records
+from .study import Study, from_text
 
 
 class StudyLocked(RuntimeError):
@@ -51,6 +53,11 @@ class RunStore:
         key = run_id.rsplit("-", 1)[0]
         return sorted(other for other in (p.name.removesuffix(".rows.parquet")
                                           for p in self.runs.glob(f"{key}-*.rows.parquet")) if other != run_id)
+
+    def study(self) -> Study | None:
+        """The study as it was last run (its study.toml), or None when there is none."""
+        path = self.directory / "study.toml"
+        return from_text(path.read_text(), str(path)) if path.exists() else None
 
     def checkpoint(self, training_id: str) -> Path:
         return self.runs / f"{training_id}.checkpoint.pkl"

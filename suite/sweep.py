@@ -38,16 +38,19 @@ def describe(cfg: RunConfig) -> str:
     return f"{cfg.algorithm} {cfg.backend} {'-'.join(map(str, cfg.sizes))}{budget} seed {cfg.seed}"
 
 
-def status_row(cfg: RunConfig, identifier: str, status: str, epoch: int, note: str) -> dict:
-    """The row that records a run which did not finish: where it stopped and why."""
+def status_row(cfg: RunConfig, identifier: str, status: str, epoch: int, note: str, provenance: dict) -> dict:
+    """The row that records a run which did not finish: where it stopped and why, and the provenance
+    (records.PROVENANCE_COLUMNS) of what made it."""
     return {"run_id": identifier, **config_columns(cfg), "depth": cfg.depth, "epoch": epoch, "split": "",
             "mode": "", "mode_kind": "", "status": status, "note": note,
-            "code_fingerprint": records.code_fingerprint()}
+            **{name: provenance.get(name) for name in records.PROVENANCE_COLUMNS}}
 
 
-def tidy(result: RunResult, cfg: RunConfig, identifier: str) -> tuple[pd.DataFrame, ...]:
+def tidy(result: RunResult, cfg: RunConfig, identifier: str, sweep_provenance: dict) -> tuple[pd.DataFrame, ...]:
     """The run's rows (a diverged run: its rows before, then a status row), residual trace and
-    diagnostics, each table with the run's id and the fields that name its variant."""
+    diagnostics, each table with the run's id and the fields that name its variant. A status row
+    takes its provenance from the run's last row (the worker that stopped it), or from the sweep's
+    (sweep_provenance) when the run stopped before measuring anything."""
     rows = pd.DataFrame(result.rows)
     if not rows.empty:
         rows.insert(0, "run_id", identifier)
@@ -55,8 +58,9 @@ def tidy(result: RunResult, cfg: RunConfig, identifier: str) -> tuple[pd.DataFra
         rows["mode_kind"] = [parse_mode(m).kind for m in rows["mode"]]
         rows["status"], rows["note"] = result.status, result.note
     if result.status != "ok":
+        made_by = rows.iloc[-1].to_dict() if not rows.empty else sweep_provenance
         rows = pd.concat([rows, pd.DataFrame([status_row(cfg, identifier, result.status, result.epoch,
-                                                         result.note)])], ignore_index=True)
+                                                         result.note, made_by)])], ignore_index=True)
     residuals = pd.DataFrame(result.residuals, columns=["start", "step", "residual"])
     diagnostics = pd.DataFrame(result.diagnostics, columns=["epoch", "quantity", "layer", "value"])
     for table in (residuals, diagnostics):
@@ -140,6 +144,29 @@ def check_devices(study: Study) -> None:
             raise ConfigError(f"{study.source}: run '{describe(cfg)}': {err}") from None
 
 
+def run_configs(study: Study) -> dict[str, RunConfig]:
+    """The study's runs by records.run_id, as a sweep keys them (a run listed twice runs once)."""
+    plan = evaluation_plan(study)
+    return {records.run_id(cfg, plan): cfg for cfg in study.runs}
+
+
+def reusable(store: RunStore, configs: dict) -> list[str]:
+    """The runs a sweep reuses: those finished in the store by this code (their run_id's file)."""
+    return [i for i in configs if store.finished(i)]
+
+
+def edited_tree_warning(directory: Path, dirty: bool) -> str:
+    """A warning when a sweep from an edited tree (records.provenance's git_dirty) adds rows to a
+    study whose stored rows all came from a clean one; else ''."""
+    if not dirty or not (directory / "rows.parquet").exists():
+        return ""
+    flags = records.load_table(directory)["git_dirty"].dropna()  # status rows may carry none
+    if flags.empty or flags.astype(bool).any():
+        return ""
+    return (f"warning: every stored row of {directory}/ came from a clean tree, and this sweep runs from one with "
+            "uncommitted changes outside results/ (git status): its runs will carry git_dirty = True")
+
+
 def run_study(study: Study, results_dir: Path, executor=None, force: bool = False,
               stream: TextIO | None = None, live: bool | None = None) -> pd.DataFrame:
     """Run every configuration not yet finished under results_dir/<study> by this code (all of them
@@ -151,9 +178,10 @@ def run_study(study: Study, results_dir: Path, executor=None, force: bool = Fals
         check_devices(study)
     store = RunStore(Path(results_dir) / study.name)
     plan = evaluation_plan(study)
-    configs = {records.run_id(cfg, plan): cfg for cfg in study.runs}  # a run listed twice runs once
+    configs = run_configs(study)
+    here = records.provenance({})  # the sweep's own: its tree, and a skipped run's provenance
     with store.lock():
-        finished = {} if force else {i: store.load_run(i) for i in configs if store.finished(i)}
+        finished = {} if force else {i: store.load_run(i) for i in reusable(store, configs)}
         pending = [i for i in configs if i not in finished]
         # Runs computed by other code stay in the tables (marked) until their rerun replaces them.
         outdated = {i: store.load_run(store.outdated(i)[0]) for i in pending if not force and store.outdated(i)}
@@ -166,6 +194,9 @@ def run_study(study: Study, results_dir: Path, executor=None, force: bool = Fals
                            f"other code (the numeric code's fingerprint is now {records.code_fingerprint()}): "
                            "running again")
         progress.print(f"{len(pending)} run{'' if len(pending) == 1 else 's'} to go on {executor.describe()}")
+        warning = edited_tree_warning(store.directory, here["git_dirty"]) if pending else ""
+        if warning:
+            progress.print(warning)
         skipped: dict[str, pd.DataFrame] = {}
         training = {i: records.training_id(configs[i], plan) for i in pending}
         if force:
@@ -183,10 +214,11 @@ def run_study(study: Study, results_dir: Path, executor=None, force: bool = Fals
             identifier = pending[outcome.index]
             cfg = configs[identifier]
             if outcome.skipped:
-                skipped[identifier] = pd.DataFrame([status_row(cfg, identifier, "skipped", 0, outcome.skipped)])
+                row = status_row(cfg, identifier, "skipped", 0, outcome.skipped, here)
+                skipped[identifier] = pd.DataFrame([row])
                 what = f"skipped: {outcome.skipped}"
             else:
-                finished[identifier] = tidy(outcome.result, cfg, identifier)
+                finished[identifier] = tidy(outcome.result, cfg, identifier, here)
                 store.save_run(identifier, *finished[identifier])
                 store.drop_checkpoints(training[identifier])
                 what = outcome.result.status if outcome.result.status == "ok" else outcome.result.note

@@ -352,3 +352,94 @@ def test_one_thread_holds_jax_to_one_core(tmp_path):
     epochs = records.load_table(tmp_path / "r" / "tiny").query("epoch > 0").drop_duplicates("epoch")
     assert (epochs["train_cpu_seconds"] <= 1.1 * epochs["train_seconds"]).all(), epochs[["train_seconds",
                                                                                           "train_cpu_seconds"]]
+
+
+class InThisProcess:
+    """An executor that trains each run here, one after another: provenance monkeypatched in the
+    test reaches the runs (a pool's workers would compute their own), and nothing is spawned."""
+    data_here = True
+
+    def __init__(self, missing: str = ""):
+        self.missing = missing  # a backend whose runs are skipped, as if its library were not installed
+
+    def describe(self) -> str:
+        return "this process"
+
+    def map(self, tasks, on_progress):
+        from suite.executors import Outcome
+        from suite.run import train_and_evaluate
+        for index, (cfg, plan, checkpoint) in enumerate(tasks):
+            yield Outcome(index, None, f"{cfg.backend} is not installed") if cfg.backend == self.missing else \
+                Outcome(index, train_and_evaluate(cfg, plan=plan, checkpoint=checkpoint))
+
+
+ONE_RUN = TINY.split("[[runs]]")[0].replace("epochs = 2", "epochs = 1") + '[[runs]]\nalgorithm = "bp"\nseed = [0]\n'
+
+
+def sweep_here(text: str, results: Path, executor=None) -> str:
+    """Sweep the study in this process; what it printed."""
+    import io
+
+    from suite import study as studies
+    from suite.sweep import run_study
+    out = io.StringIO()
+    run_study(studies.from_text(text, "test"), results, executor or InThisProcess(), stream=out, live=False)
+    return out.getvalue()
+
+
+def provenance_of(rows: pd.DataFrame) -> set:
+    """The distinct provenance of rows, dates aside (a resumed run's rows may differ in them)."""
+    columns = [c for c in records.PROVENANCE_COLUMNS if c != "date"]
+    return set(rows[columns].itertuples(index=False, name=None))
+
+
+@pytest.mark.parametrize("status, text", [
+    ("diverged", ONE_RUN.replace('algorithm = "bp"', 'algorithm = "bp"\nlrs = [1000.0, 1000.0]')),
+    ("collapsed", "abort_if_error_above = 0.5\nabort_after_epoch = 2\n" + ONE_RUN.replace(
+        "epochs = 1", "epochs = 2").replace('algorithm = "bp"', 'algorithm = "ep"\nlrs = [1e-6, 1e-6]'))])
+def test_status_rows_carry_the_provenance_of_the_run_that_made_them(tmp_path, status, text):
+    sweep_here(text, tmp_path)
+    rows = records.load_table(tmp_path / "tiny")
+    stop, measured = rows[rows["split"] == ""], rows[rows["split"] != ""]
+    assert list(stop["status"]) == [status] and not measured.empty
+    assert stop[list(records.PROVENANCE_COLUMNS)].notna().all(axis=None)
+    assert provenance_of(stop) == provenance_of(measured)
+
+
+def test_a_skipped_run_carries_the_provenance_of_its_sweep(tmp_path):
+    sweep_here(ONE_RUN.replace("seed = [0]", 'seed = [0]\nbackend = ["numpy", "torch"]'), tmp_path,
+               InThisProcess(missing="torch"))
+    skipped = records.load_table(tmp_path / "tiny").query("status == 'skipped'")
+    assert list(skipped["backend"]) == ["torch"]
+    here = records.provenance({})
+    for name in records.PROVENANCE_COLUMNS:
+        assert skipped[name].item() == here[name] or name == "date", name
+
+
+def test_a_run_that_stops_before_measuring_takes_the_sweep_provenance():
+    from suite.run import RunResult
+    from suite.sweep import tidy
+    here = {**records.provenance({}), "cpu": "the sweep's"}
+    rows, _, _ = tidy(RunResult([], [], "diverged", 0, "NaN or inf"), RunConfig(), "run-id", here)
+    assert rows["cpu"].item() == "the sweep's" and rows["code_fingerprint"].item() == records.code_fingerprint()
+
+
+def test_a_sweep_from_an_edited_tree_into_a_clean_study_warns_once_and_goes_on(tmp_path, monkeypatch):
+    real = records.provenance
+
+    def tree(dirty: bool):  # the sweep's and its runs' git_dirty
+        monkeypatch.setattr(records, "provenance", lambda describe: {**real(describe), "git_dirty": dirty})
+
+    def seeds(*values):
+        return ONE_RUN.replace("seed = [0]", f"seed = {list(values)}")
+
+    warning = "came from a clean tree, and this sweep runs from one with uncommitted changes"
+    tree(False)
+    assert warning not in sweep_here(seeds(0), tmp_path)
+    tree(True)
+    assert warning not in sweep_here(seeds(0), tmp_path)  # nothing to run: nothing added
+    out = sweep_here(seeds(0, 1), tmp_path)
+    assert out.count(warning) == 1
+    rows = records.load_table(tmp_path / "tiny")
+    assert rows.groupby("seed")["git_dirty"].unique().map(list).to_dict() == {0: [False], 1: [True]}
+    assert warning not in sweep_here(seeds(0, 1, 2), tmp_path)  # the study is no longer clean
