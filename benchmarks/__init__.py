@@ -9,3 +9,5 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 if hasattr(os, "sched_setaffinity"):  # XLA sizes its thread pool from the cores it may run on
     os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:1])
+
+import suite  # noqa: E402,F401  the commit's kernel caps (suite/isa.py, where it has them), before any library loads

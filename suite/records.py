@@ -21,21 +21,22 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import isa
 from .algorithms.inference import PRIMARY_KINDS, modes
 from .claims import table as claims_table
 from .config import RunConfig
 from .files import atomic_write
 from .variants import COLLAPSE_ERROR, outcomes, with_variants
 
-SCHEMA_VERSION = 3  # 2: status rows and the note column; 3: the code_fingerprint column
+SCHEMA_VERSION = 4  # 2: status rows and the note column; 3: the code_fingerprint column; 4: the isa column
 #: Columns every row has, beyond the RunConfig fields (see tests/test_harness.py). A run's status is
 #: on each of its rows: ok, collapsed (stopped early by the study's abort rule: an outcome, with a
 #: status row at that epoch), diverged (a status row at the epoch it happened) or skipped (one row).
 MEASUREMENT_COLUMNS = ("run_id", "depth", "epoch", "split", "mode", "mode_kind", "steps", "mult_adds",
                        "error", "seconds_per_10k", "eval_warmup_seconds", "train_seconds", "train_cpu_seconds",
                        "train_seconds_total", "train_batches", "warmup_seconds", "status", "note")
-PROVENANCE_COLUMNS = ("code_fingerprint", "git_commit", "git_dirty", "backend_device", "threads", "cpu", "date",
-                      "versions")
+PROVENANCE_COLUMNS = ("code_fingerprint", "git_commit", "git_dirty", "backend_device", "threads", "cpu", "isa",
+                      "date", "versions")
 #: Columns that differ between two runs of the same configuration (measured time, and when).
 TIMING_COLUMNS = ("seconds_per_10k", "eval_warmup_seconds", "train_seconds", "train_cpu_seconds",
                   "train_seconds_total", "warmup_seconds", "date")
@@ -43,9 +44,10 @@ TIMING_COLUMNS = ("seconds_per_10k", "eval_warmup_seconds", "train_seconds", "tr
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The code that computes the numbers in a row: the backends, the algorithms, the compiled step, the
-#: run loop (training, evaluation, timing) and the data. Any change to these files changes the code
-#: fingerprint, and so every run's key: stored results are never reused across such a change.
-NUMERIC_CODE = ("backends", "suite/algorithms", "suite/engine.py", "suite/run.py", "suite/data.py")
+#: run loop (training, evaluation, timing), the data and the libraries' kernel caps. Any change to
+#: these files changes the code fingerprint, and so every run's key: stored results are never reused
+#: across such a change.
+NUMERIC_CODE = ("backends", "suite/algorithms", "suite/engine.py", "suite/run.py", "suite/data.py", "suite/isa.py")
 
 
 @functools.lru_cache(maxsize=None)
@@ -104,7 +106,8 @@ def provenance(describe: dict) -> dict:
             "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".",
                                    ":(exclude)results")),
             "backend_device": describe.get("device", ""), "threads": describe.get("threads", 0),
-            "cpu": _cpu_model(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "cpu": _cpu_model(), "isa": isa.describe(),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "versions": json.dumps(versions, sort_keys=True)}
 
 
@@ -130,8 +133,9 @@ def load_table(directory: Path, name: str = "rows") -> pd.DataFrame:
     table = read_table(path)
     if name == "rows" and "note" not in table:  # schema 1: every run finished
         table["note"] = ""
-    if name == "rows" and "code_fingerprint" not in table:  # schema 1 and 2: not recorded
-        table["code_fingerprint"] = "unknown"
+    for column in ("code_fingerprint", "isa"):  # not recorded before schemas 3 and 4
+        if name == "rows" and column not in table:
+            table[column] = "unknown"
     if name == "rows":  # fields added since the table was written: their defaults are what ran
         for field in dataclasses.fields(RunConfig):
             if field.name not in table and field.name != "eval_modes":

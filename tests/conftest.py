@@ -1,3 +1,5 @@
+import suite  # noqa: F401  first: it caps the libraries' kernels (suite/isa.py) before they load
+
 import ctypes
 import importlib.util
 import os
