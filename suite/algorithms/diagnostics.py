@@ -9,8 +9,10 @@ from .energy import Layers, Pull, zero_state
 
 
 def cosines(xp, a: Layers, b: Layers) -> tuple:
-    """Per layer of weights: the cosine between a's and b's weight matrices."""
-    return tuple(xp.sum(u * v) / xp.sqrt(xp.sum(u * u) * xp.sum(v * v) + 1e-30) for u, v in zip(a.weights, b.weights))
+    """Per layer of weights: the cosine between a's and b's weight matrices, clipped to [-1, 1]
+    (float32 rounding put equal matrices at 1.0000002)."""
+    return tuple(xp.clip(xp.sum(u * v) / xp.sqrt(xp.sum(u * u) * xp.sum(v * v) + 1e-30), -1.0, 1.0)
+                 for u, v in zip(a.weights, b.weights))
 
 
 def saturation(xp, states) -> dict:
