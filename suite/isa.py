@@ -2,7 +2,7 @@
 
 numpy's OpenBLAS, numpy's own loops, torch's MKL and ATen, and XLA (its code generator, oneDNN and
 YNNPACK) choose kernels by the CPU they find, so the last bit of a product depends on the CPU, and
-EP training amplifies it (docs/method.md §11 has the measurements). Each library reads its cap from
+EP training amplifies it (docs/method.md §7 has the measurements). Each library reads its cap from
 the environment when it loads, so apply() runs when the suite is imported, before any of them, and
 spawned workers inherit it. EP_SUITE_ISA=native leaves every library its own choice: faster on some
 CPUs, other bits. describe() says what the loaded libraries actually run with; every row records it.
