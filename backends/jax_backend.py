@@ -61,7 +61,8 @@ class JaxBackend(Backend):
     def add_product(self, c, a, b):
         # c + a @ b. As one expression XLA builds the whole product in a temporary and adds it in a
         # second pass; written into c's two row halves in turn, c is updated in place. That pays on
-        # the input layer's update (784x500 += 784x20 @ 20x500: 0.22 ms, not 0.30; the same bits).
+        # the input layer's update (784x500 += 784x20 @ 20x500: 0.22 ms, not 0.30). A half may round
+        # a last bit otherwise than the whole product (tests/test_backends_agree.py: within 1e-5).
         # Smaller c stay one expression: the deep net's 500x500 layers gained nothing in a whole
         # minibatch, and there XLA fuses the layer's two products in an order the halves round otherwise.
         if c.size <= SPLIT_ABOVE:
