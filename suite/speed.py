@@ -2,7 +2,7 @@
 common way (suite.autograd_ep: torch autograd of the energy at every step), in the same run.
 
     python -m suite.speed [--backends numpy torch jax] [--batch 20] [--repeats 5] [--threads 1]
-                          [--out results/speed]
+                          [--against-native] [--out results/speed]
 
 For each net at the authors' budgets (784-500-10 at T_neg 20 + T_pos 4, 784-500x3-10 at 50 + 8)
 and each backend, two paths of the same EP minibatch:
@@ -12,12 +12,18 @@ Compile / warm-up seconds are timed apart. Then every path and the reference run
 rounds, each round a fixed number of minibatches ended by a sync; the median round is kept. The
 roofline is the minibatch's matrix products alone, each shape timed as a plain GEMM (the fastest of
 numpy, torch and jax). The table, with its provenance, goes to OUT/speed.parquet and OUT/speed.md.
+--against-native then times the same paths with the kernel caps off (suite/isa.py; in a second
+process, since a library reads its cap when it loads) and adds what the caps cost to the record.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,7 +33,7 @@ import pandas as pd
 import backends
 from backends import BackendUnavailable
 
-from . import records
+from . import isa, records
 from .executors import available_cores, pin_threads
 from .workload import CHUNK, OPTIONS, Workload
 
@@ -174,7 +180,42 @@ def measure(net: int, names, batch: int, repeats: int) -> list[dict]:
     return rows
 
 
+def uncapped_environment() -> dict:
+    """This process's environment without the kernel caps, for a child process in which every
+    library chooses its kernels for this CPU."""
+    env = {name: value for name, value in os.environ.items() if name not in isa.CAPS}
+    env["XLA_FLAGS"] = " ".join(f for f in env.get("XLA_FLAGS", "").split() if f not in isa.XLA_CAPS)
+    env[isa.OPT_OUT] = "native"
+    return env
+
+
+def native_rows(args) -> pd.DataFrame:
+    """The record's rows with the kernel caps off, measured by a second process."""
+    with tempfile.TemporaryDirectory() as out:
+        command = [sys.executable, "-m", "suite.speed", "--backends", *args.backends, "--batch", str(args.batch),
+                   "--repeats", str(args.repeats), "--threads", str(args.threads), "--out", out]
+        if subprocess.run(command, env=uncapped_environment()).returncode != 0:
+            sys.exit("--against-native: the uncapped run failed (its error is above); nothing was written")
+        return records.read_table(Path(out) / "speed.parquet")
+
+
+def caps_cost(capped: pd.DataFrame, uncapped: pd.DataFrame) -> str:
+    """Markdown: each path's time with the caps and without them."""
+    keys = ["net", "backend", "path"]
+    both = capped[keys + ["ms_per_minibatch"]].merge(uncapped[keys + ["ms_per_minibatch"]], on=keys,
+                                                    suffixes=(" caps", " native"))
+    both["caps cost %"] = (100 * (both["ms_per_minibatch caps"] / both["ms_per_minibatch native"] - 1)).map("{:+.0f}".format)
+    both = both.rename(columns=lambda c: c.replace("ms_per_minibatch", "ms"))
+    return (f"\n## What the kernel caps cost\n\nThe same paths with `{isa.OPT_OUT}=native` (each library's own "
+            f"kernels for this CPU: {uncapped['isa'].iloc[0]}), timed in a second process right after. "
+            f"`caps cost %`: how much longer a minibatch takes under the caps.\n\n"
+            + both.to_markdown(index=False, floatfmt=".2f") + "\n")
+
+
 def markdown(table: pd.DataFrame) -> str:
+    """The record: the first kernel setting's table, then what the caps cost where another was timed."""
+    first_isa = table["isa"] == table["isa"].iloc[0]
+    table, others = table[first_isa], table[~first_isa]
     shown = table.assign(**{"ms / minibatch": table["ms_per_minibatch"].map("{:.2f}".format),
                             "compile s": table["compile_seconds"].map("{:.2f}".format),
                             "roofline %": (100 * table["roofline_fraction"]).map("{:.0f}".format),
@@ -188,8 +229,8 @@ def markdown(table: pd.DataFrame) -> str:
             f"minibatches. `x reference`: how many times faster than EP written the common way "
             f"(`suite/autograd_ep.py`, torch autograd of the energy at every step), timed in the same rounds. "
             f"Commit {first['git_commit'][:10]}{' (modified tree)' if first['git_dirty'] else ''}, "
-            f"{', '.join(f'{k} {v}' for k, v in sorted(versions.items()))}.\n\n"
-            + shown[columns].to_markdown(index=False) + "\n")
+            f"{', '.join(f'{k} {v}' for k, v in sorted(versions.items()))}. Kernels: {first['isa']}.\n\n"
+            + shown[columns].to_markdown(index=False) + "\n" + (caps_cost(table, others) if len(others) else ""))
 
 
 def at_least_one(text: str) -> int:
@@ -210,11 +251,17 @@ def main(argv=None):
     parser.add_argument("--batch", type=at_least_one, default=20)
     parser.add_argument("--repeats", type=at_least_one, default=5)
     parser.add_argument("--threads", type=at_least_one, default=1, help="threads (and cores) for every backend")
+    parser.add_argument("--against-native", action="store_true",
+                        help=f"also time every path with the kernel caps off ({isa.OPT_OUT}=native), in a second "
+                             "process, and add what the caps cost")
     parser.add_argument("--out", type=Path, default=Path("results/speed"), help="where the table goes")
     args = parser.parse_args(argv)
     unknown = [b for b in args.backends if b not in backends.NAMES + tuple(OPTIONS)]
     if unknown:
         parser.error(f"--backends: {unknown[0]!r} is unknown; choose from {', '.join(backends.NAMES + tuple(OPTIONS))}")
+    if args.against_native and isa.native():
+        parser.error(f"--against-native: this process already runs without the caps ({isa.OPT_OUT}=native); "
+                     f"unset {isa.OPT_OUT} to compare")
     pin_threads(args.threads, available_cores()[:args.threads])  # before torch and jax start their pools
 
     rows = []
@@ -222,6 +269,9 @@ def main(argv=None):
         rows += measure(net, args.backends, args.batch, args.repeats)
         print(markdown(pd.DataFrame(rows)), flush=True)
     table = pd.DataFrame(rows)
+    if args.against_native:
+        table = pd.concat([table, native_rows(args)], ignore_index=True)
+        print(markdown(table), flush=True)
     records.save_table(table, args.out / "speed.parquet")
     records.save_text(markdown(table), args.out / "speed.md")
     print(f"written: {args.out / 'speed.parquet'}, {args.out / 'speed.md'}")

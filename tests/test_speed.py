@@ -1,5 +1,6 @@
 """The faster paths compute what the plain ones do: a chunk of minibatches in one call equals the
 same minibatches one by one, and the speed yardstick (autograd per step) is EP itself."""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -87,6 +88,28 @@ def test_the_speed_record_has_every_backend_path_and_the_reference(tmp_path):
     assert (table["threads"] == 1).all() and table["git_commit"].str.len().min() == 40
     text = (tmp_path / "speed.md").read_text()
     assert "| 20-16-16-10 |" in text and "autograd per step" in text and "numpy 2." in text
+    assert "caps: openblas Haswell" in text and "What the kernel caps cost" not in text
+
+    # --against-native adds rows of another kernel setting: the record shows each path's cost of the caps
+    from suite import speed
+    uncapped = table.assign(isa="native: openblas SkylakeX", ms_per_minibatch=table["ms_per_minibatch"] / 2)
+    text = speed.markdown(pd.concat([table, uncapped], ignore_index=True))
+    assert text.count("autograd per step") == 2 * 2 and "native: openblas SkylakeX" in text  # 2 nets, 2 tables
+    assert text.split("What the kernel caps cost")[1].count("+100 |") == len(table)
+
+
+def test_the_uncapped_child_runs_with_every_library_choosing_its_kernels(monkeypatch):
+    """--against-native's second process: none of the caps in its environment, and the suite sets none."""
+    from suite import isa, speed
+    environ = {name: value for name, value in os.environ.items() if name != isa.OPT_OUT}
+    monkeypatch.setattr(os, "environ", {**environ, "XLA_FLAGS": "--xla_dump_to=/tmp/x"})  # a user's flag stays
+    isa.apply()  # as importing the suite does
+    assert os.environ["OPENBLAS_CORETYPE"] == "Haswell"
+    env = speed.uncapped_environment()
+    assert not set(isa.CAPS) & set(env) and env["XLA_FLAGS"] == "--xla_dump_to=/tmp/x"
+    script = "import os, numpy; from suite import isa; print(isa.describe(), os.environ.get('OPENBLAS_CORETYPE'))"
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.stdout.startswith("native: openblas") and done.stdout.split()[-1] == "None", done.stderr
 
 
 @pytest.mark.parametrize("option, value", [("--repeats", "0"), ("--threads", "0"), ("--batch", "-3"), ("--batch", "x")])
