@@ -13,7 +13,8 @@ rounds, each round a fixed number of minibatches ended by a sync; the median rou
 roofline is the minibatch's matrix products alone, each shape timed as a plain GEMM (the fastest of
 numpy, torch and jax). The table, with its provenance, goes to OUT/speed.parquet and OUT/speed.md.
 --against-native then times the same paths with the kernel caps off (suite/isa.py; in a second
-process, since a library reads its cap when it loads) and adds what the caps cost to the record.
+process, since a library reads its cap when it loads): the record then has a table per setting,
+each path against the reference under the same kernels, and what the caps cost.
 """
 from __future__ import annotations
 
@@ -206,31 +207,39 @@ def caps_cost(capped: pd.DataFrame, uncapped: pd.DataFrame) -> str:
                                                     suffixes=(" caps", " native"))
     both["caps cost %"] = (100 * (both["ms_per_minibatch caps"] / both["ms_per_minibatch native"] - 1)).map("{:+.0f}".format)
     both = both.rename(columns=lambda c: c.replace("ms_per_minibatch", "ms"))
-    return (f"\n## What the kernel caps cost\n\nThe same paths with `{isa.OPT_OUT}=native` (each library's own "
-            f"kernels for this CPU: {uncapped['isa'].iloc[0]}), timed in a second process right after. "
-            f"`caps cost %`: how much longer a minibatch takes under the caps.\n\n"
-            + both.to_markdown(index=False, floatfmt=".2f") + "\n")
+    return ("\n## What the kernel caps cost\n\n`caps cost %`: how much longer a minibatch takes with the caps "
+            "than with each library's own kernels for this CPU.\n\n" + both.to_markdown(index=False, floatfmt=".2f") + "\n")
+
+
+def speed_table(rows: pd.DataFrame) -> str:
+    shown = rows.assign(**{"ms / minibatch": rows["ms_per_minibatch"].map("{:.2f}".format),
+                           "compile s": rows["compile_seconds"].map("{:.2f}".format),
+                           "roofline %": (100 * rows["roofline_fraction"]).map("{:.0f}".format),
+                           "x reference": rows["x_reference"].map("{:.1f}".format)})
+    columns = ["net", "T_neg", "T_pos", "batch", "backend", "path", "ms / minibatch", "compile s", "roofline %",
+               "x reference", "threads"]
+    return shown[columns].to_markdown(index=False) + "\n"
 
 
 def markdown(table: pd.DataFrame) -> str:
-    """The record: the first kernel setting's table, then what the caps cost where another was timed."""
-    first_isa = table["isa"] == table["isa"].iloc[0]
-    table, others = table[first_isa], table[~first_isa]
-    shown = table.assign(**{"ms / minibatch": table["ms_per_minibatch"].map("{:.2f}".format),
-                            "compile s": table["compile_seconds"].map("{:.2f}".format),
-                            "roofline %": (100 * table["roofline_fraction"]).map("{:.0f}".format),
-                            "x reference": table["x_reference"].map("{:.1f}".format)})
-    columns = ["net", "T_neg", "T_pos", "batch", "backend", "path", "ms / minibatch", "compile s", "roofline %",
-               "x reference", "threads"]
+    """The record: a table per kernel setting timed (every path and the reference in the same rounds,
+    under the same kernels), then what the caps cost where both were timed."""
     first = table.iloc[0]
     versions = {k: v for text in table["versions"] for k, v in json.loads(text).items()}
-    return (f"# EP training speed\n\nOne EP minibatch (random-sign nudging, float32, {first['threads']} thread(s) "
-            f"each, {first['cpu']}); median of {first['repeats']} alternated rounds of {MINIBATCHES_PER_ROUND} "
-            f"minibatches. `x reference`: how many times faster than EP written the common way "
-            f"(`suite/autograd_ep.py`, torch autograd of the energy at every step), timed in the same rounds. "
-            f"Commit {first['git_commit'][:10]}{' (modified tree)' if first['git_dirty'] else ''}, "
-            f"{', '.join(f'{k} {v}' for k, v in sorted(versions.items()))}. Kernels: {first['isa']}.\n\n"
-            + shown[columns].to_markdown(index=False) + "\n" + (caps_cost(table, others) if len(others) else ""))
+    intro = (f"# EP training speed\n\nOne EP minibatch (random-sign nudging, float32, {first['threads']} thread(s) "
+             f"each, {first['cpu']}); median of {first['repeats']} alternated rounds of {MINIBATCHES_PER_ROUND} "
+             f"minibatches. `x reference`: how many times faster than EP written the common way "
+             f"(`suite/autograd_ep.py`, torch autograd of the energy at every step), timed in the same rounds "
+             f"with the same kernels. Commit {first['git_commit'][:10]}"
+             f"{' (modified tree)' if first['git_dirty'] else ''}, "
+             f"{', '.join(f'{k} {v}' for k, v in sorted(versions.items()))}.\n")
+    settings = table.groupby("isa", sort=False)
+    if len(settings) == 1:
+        return intro + f"Kernels: {first['isa']}.\n\n" + speed_table(table)
+    sections = [f"\n## {'Native kernels' if kernels.startswith('native') else 'With the kernel caps'}\n\n"
+                f"Kernels: {kernels}.\n\n" + speed_table(rows) for kernels, rows in settings]
+    capped, uncapped = (rows for _, rows in sorted(settings, key=lambda item: item[0].startswith("native")))
+    return intro + "".join(sections) + caps_cost(capped, uncapped)
 
 
 def at_least_one(text: str) -> int:

@@ -94,7 +94,8 @@ def test_the_speed_record_has_every_backend_path_and_the_reference(tmp_path):
     from suite import speed
     uncapped = table.assign(isa="native: openblas SkylakeX", ms_per_minibatch=table["ms_per_minibatch"] / 2)
     text = speed.markdown(pd.concat([table, uncapped], ignore_index=True))
-    assert text.count("autograd per step") == 2 * 2 and "native: openblas SkylakeX" in text  # 2 nets, 2 tables
+    assert text.count("autograd per step") == 2 * 3 and "Kernels: native: openblas SkylakeX" in text  # 2 nets, 3 tables
+    assert "## With the kernel caps" in text and "## Native kernels" in text
     assert text.split("What the kernel caps cost")[1].count("+100 |") == len(table)
 
 
