@@ -208,7 +208,9 @@ def caps_cost(capped: pd.DataFrame, uncapped: pd.DataFrame) -> str:
     both["caps cost %"] = (100 * (both["ms_per_minibatch caps"] / both["ms_per_minibatch native"] - 1)).map("{:+.0f}".format)
     both = both.rename(columns=lambda c: c.replace("ms_per_minibatch", "ms"))
     return ("\n## What the kernel caps cost\n\n`caps cost %`: how much longer a minibatch takes with the caps "
-            "than with each library's own kernels for this CPU.\n\n" + both.to_markdown(index=False, floatfmt=".2f") + "\n")
+            "than with each library's own kernels for this CPU. The two settings ran one after the other, in two "
+            "processes, so a difference also holds the machine's drift between them: read a small one against a "
+            "second record.\n\n" + both.to_markdown(index=False, floatfmt=".2f") + "\n")
 
 
 def speed_table(rows: pd.DataFrame) -> str:
