@@ -31,7 +31,7 @@ def with_outcome(rows: pd.DataFrame, collapse_error: float) -> pd.DataFrame:
     final = final[final["status"] == "ok"]
     best = final[final.apply(records.primary_mode, axis=1)].groupby("run_id")["error"].min() if len(final) else \
         pd.Series(dtype=float)
-    rows = rows.assign(trained=rows["run_id"].map(best < collapse_error).fillna(False).astype(bool),
+    rows = rows.assign(trained=rows["run_id"].isin(best.index[best < collapse_error]),
                        **{"error %": 100 * rows["error"]})
     return rows.assign(series=rows.apply(series_label, axis=1)) if not rows.empty else rows
 

@@ -79,7 +79,8 @@ def training_id(cfg: RunConfig, plan) -> str:
     return f"training-{config_key(dataclasses.replace(cfg, epochs=1), plan)}-{code_fingerprint()}"
 
 
-def _git(*args) -> str:
+def git(*args) -> str:
+    """git's output in this repository, stripped; '' where git or the repository is missing."""
     root = Path(__file__).resolve().parent.parent
     try:
         return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10,
@@ -101,9 +102,9 @@ def _cpu_model() -> str:
 def provenance(describe: dict) -> dict:
     """Where and with what a row was measured."""
     versions = {k: v for k, v in describe.items() if k in ("numpy", "torch", "jax", "jaxlib", "torch_compile")}
-    return {"code_fingerprint": code_fingerprint(), "git_commit": _git("rev-parse", "HEAD") or "unknown",
+    return {"code_fingerprint": code_fingerprint(), "git_commit": git("rev-parse", "HEAD") or "unknown",
             # results/ is excluded: a sweep rewriting its own tables does not make the code dirty
-            "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".",
+            "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", ".",
                                    ":(exclude)results")),
             "backend_device": describe.get("device", ""), "threads": describe.get("threads", 0),
             "cpu": _cpu_model(), "isa": isa.describe(),

@@ -140,11 +140,11 @@ def _same_configuration(run: pd.Series, columns: dict) -> bool:
 def committed_source(name: str, commit: str, ablation: bool) -> tuple[str, str]:
     """The path and text of the study's file committed at commit, found by its name; ('', why) when
     this repository has none."""
-    if not records._git("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}"):
+    if not records.git("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}"):
         return "", "the commit is not in this repository"
     paths = [source.format(name) for source in (SOURCES[::-1] if ablation else SOURCES)]
     for path in paths:
-        text = records._git("show", f"{commit}:{path}")
+        text = records.git("show", f"{commit}:{path}")
         if text:
             return path, text
     return "", f"neither {' nor '.join(paths)} at that commit"

@@ -9,6 +9,7 @@ may not share this disk: their runs start over).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TextIO
 
@@ -40,8 +41,10 @@ def describe(cfg: RunConfig) -> str:
 
 def status_row(cfg: RunConfig, identifier: str, status: str, epoch: int, note: str, provenance: dict) -> dict:
     """The row that records a run which did not finish: where it stopped and why, and the provenance
-    (records.PROVENANCE_COLUMNS) of what made it."""
-    return {"run_id": identifier, **config_columns(cfg), "depth": cfg.depth, "epoch": epoch, "split": "",
+    (records.PROVENANCE_COLUMNS) of what made it. It measured nothing: NaN in the measurement columns,
+    which a table of status rows alone then still has."""
+    return {**dict.fromkeys(records.MEASUREMENT_COLUMNS, math.nan), "run_id": identifier, **config_columns(cfg),
+            "depth": cfg.depth, "epoch": epoch, "split": "",
             "mode": "", "mode_kind": "", "status": status, "note": note,
             **{name: provenance.get(name) for name in records.PROVENANCE_COLUMNS}}
 

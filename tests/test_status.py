@@ -15,7 +15,7 @@ from suite.store import RunStore
 from suite.sweep import run_configs
 from test_sweeps import ONE_RUN, TINY, sweep_here
 
-HEAD = records._git("rev-parse", "HEAD")
+HEAD = records.git("rev-parse", "HEAD")
 in_git = pytest.mark.skipif(not HEAD, reason="needs this repository's git history")
 
 
@@ -85,7 +85,7 @@ def test_a_clean_study_names_no_run(tmp_path, capsys):
 
 @in_git
 def test_runs_the_committed_study_file_does_not_hold_came_from_an_edit(tmp_path, capsys):
-    committed = records._git("show", f"{HEAD}:suite/presets/smoke.toml")
+    committed = records.git("show", f"{HEAD}:suite/presets/smoke.toml")
     runs = len(study.from_text(committed, "smoke").runs)
     store(tmp_path / "as_committed", committed, HEAD)
     out = status(capsys, "--results", str(tmp_path / "as_committed"))

@@ -416,6 +416,13 @@ def test_a_skipped_run_carries_the_provenance_of_its_sweep(tmp_path):
         assert skipped[name].item() == here[name] or name == "date", name
 
 
+def test_a_study_whose_every_run_is_skipped_still_writes_its_tables_and_summary(tmp_path):
+    sweep_here(ONE_RUN, tmp_path, InThisProcess(missing="numpy"))
+    rows = records.load_table(tmp_path / "tiny")
+    assert list(rows["status"]) == ["skipped"] and rows["error"].isna().all()
+    assert "numpy is not installed" in (tmp_path / "tiny" / "summary.md").read_text()
+
+
 def test_a_run_that_stops_before_measuring_takes_the_sweep_provenance():
     from suite.run import RunResult
     from suite.sweep import tidy
