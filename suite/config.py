@@ -6,6 +6,7 @@ the docs read it from here.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from backends import DEVICES, DTYPES, NAMES as BACKENDS
@@ -122,11 +123,15 @@ def _integer(cfg, name, low, optional=False):
         _fail(name, value, f"must be a whole number >= {low}")
 
 
+def _finite(value) -> bool:
+    """A real number, neither NaN nor infinite (a bool is no number here)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _number(cfg, name, positive):
     value = getattr(cfg, name)
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
-    if not ok or (value <= 0 if positive else value < 0):
-        _fail(name, value, "must be a number " + ("> 0" if positive else ">= 0"))
+    if not _finite(value) or (value <= 0 if positive else value < 0):
+        _fail(name, value, "must be a finite number " + ("> 0" if positive else ">= 0"))
 
 
 def validate(cfg: RunConfig) -> None:
@@ -159,8 +164,8 @@ def validate(cfg: RunConfig) -> None:
         _fail("lrs", cfg.lrs, f"need one learning rate per layer of weights: {len(cfg.sizes) - 1} "
               f"for sizes {list(cfg.sizes)}")
     for lr in cfg.lrs:
-        if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not lr > 0:
-            _fail("lrs", cfg.lrs, "every learning rate must be a number > 0")
+        if not _finite(lr) or not lr > 0:
+            _fail("lrs", cfg.lrs, "every learning rate must be a finite number > 0")
     if cfg.lam and cfg.algorithm != "iep":
         _fail("lam", cfg.lam, "the pull term needs an initializer: use it with algorithm 'iep' only")
     for name, default in (("initializer_target", "free"), ("initializer_loss", "local")):

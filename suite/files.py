@@ -17,15 +17,27 @@ def _umask() -> int:
 FILE_MODE = 0o666 & ~_umask()
 
 
+def _fsync(path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def atomic_write(path: Path, write) -> None:
-    """write(temporary_path), then rename over path: a reader sees the old file or the new one."""
+    """write(temporary_path), then rename over path: a reader sees the old file or the new one. The
+    file's bytes, then the rename, reach the disk before it returns, so a host crash leaves the old
+    file or the whole new one, never an empty or truncated one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         os.chmod(tmp, FILE_MODE)
         write(tmp)
+        _fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync(path.parent)  # the rename is the directory's change

@@ -154,7 +154,7 @@ BAD_STUDIES = [
     ("name = 'x'\n[[runs]]\nalgorithm = 'ep'\neval_modes = ['relax@x']", "inference mode: 'relax@x' is not allowed"),
     ("name = 'x'\n[[runs]]\nalgorithm = 'ep'\neval_modes = ['ff']", "eval_modes: 'ff' is not allowed; algorithm "
      "'ep' supports relax"),
-    ("name = 'x'\n[[runs]]\nalgorithm = 'iep'\nlam = -0.1", "runs[0]: lam: -0.1 is not allowed; must be a number >= 0"),
+    ("name = 'x'\n[[runs]]\nalgorithm = 'iep'\nlam = -0.1", "runs[0]: lam: -0.1 is not allowed; must be a finite number >= 0"),
     ("name = 'x'\n[[runs]]\nlrs = [0.1, 0.1, 0.1]", "runs[0]: lrs: (0.1, 0.1, 0.1) is not allowed; need one "
      "learning rate per layer of weights: 2"),
     ("name = 'x'\nruns = [3]", "runs[0]: 3 is not allowed; each [[runs]] block is a table"),
