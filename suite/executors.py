@@ -186,12 +186,17 @@ class DaskExecutor(Executor):
 
     def __init__(self, scheduler: str, threads: int = 1):
         try:
+            import dask
             from distributed import Client
         except ImportError:
             raise ImportError("--executor dask needs dask.distributed: python -m pip install "
                               "'dask[distributed]'") from None
         from .config import ConfigError
 
+        if scheduler.startswith("tls://") and not dask.config.get("distributed.comm.tls.ca-file", None):
+            raise ConfigError(f"--scheduler: {scheduler!r} is a TLS address, and Dask's configuration has no "
+                              "certificate for the client (distributed.comm.tls.ca-file, .client.cert, "
+                              ".client.key; see the README's Dask section)")
         try:
             self.client = Client(scheduler, timeout="20s")
         except (OSError, TimeoutError) as err:

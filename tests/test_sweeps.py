@@ -246,6 +246,17 @@ def test_runs_of_a_missing_backend_are_skipped_with_the_reason(tmp_path):
     assert "skipped: backend 'jax' needs a library that is not installed" in done.stdout
 
 
+def test_a_tls_scheduler_without_a_client_certificate_is_one_line():
+    pytest.importorskip("distributed")
+    import dask
+
+    from suite import executors
+    from suite.config import ConfigError
+    with dask.config.set({"distributed.comm.tls.ca-file": None}), pytest.raises(ConfigError) as err:
+        executors.make("dask", scheduler="tls://127.0.0.1:8799")
+    assert "no certificate for the client" in str(err.value) and "\n" not in str(err.value)
+
+
 def test_dask_local_cluster_gives_the_local_executor_table(tmp_path, reference):
     distributed = pytest.importorskip("distributed")
     study = write_study(tmp_path)
