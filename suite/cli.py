@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import os
 import sys
 from pathlib import Path
 
@@ -119,6 +120,7 @@ def _run(args) -> int:
         from .sweep import dry_run
         print(f"study {chosen.name}: {chosen.description}\n{dry_run(chosen, args.workers or 1)}")
         return 0
+    _check_results_folder(args.results, chosen.name)
     with executors.make(args.executor, args.workers, args.threads, args.scheduler) as executor:
         print(f"study {chosen.name}: {len(chosen.runs)} runs. {chosen.description}", flush=True)
         run_study(chosen, args.results, executor, args.force)
@@ -128,13 +130,33 @@ def _run(args) -> int:
     return 0
 
 
+def _check_results_folder(results: Path, study: str) -> None:
+    """--results is, or can become, a folder this process writes, with a folder for the study in it."""
+    for path in (results, results / study):
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"--results {results}: {path} is a file, not a folder")
+    try:
+        (results / study).mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"--results {results}: cannot make the folder {results / study} ({err.strerror})") from None
+    if not os.access(results / study, os.W_OK | os.X_OK):
+        raise ConfigError(f"--results {results}: {results / study} cannot be written by this user")
+
+
 def _print_summary(directory: Path) -> None:
-    """Rewrite summary.md / summary.csv from the stored tables and print them."""
+    """Rewrite summary.md / summary.csv from the stored tables and print them (a folder that cannot
+    be written is still read)."""
     from . import records
     rows, residuals = records.load_table(directory), records.load_table(directory, "residuals")
     settings = _stored_study(directory)
-    records.write_summary(rows, directory, residuals, settings.residual_tol, settings.collapse_error, settings.claims)
-    print(f"\n# {directory.name}\n\n{(directory / 'summary.md').read_text()}")
+    summary = (rows, directory, residuals, settings.residual_tol, settings.collapse_error, settings.claims)
+    try:
+        text = records.write_summary(*summary)
+    except OSError as err:
+        text = records.summary_report(rows, *summary[2:])[1]
+        print(f"note: {directory}: summary.md not rewritten ({err.strerror}); printed from the stored tables",
+              file=sys.stderr)
+    print(f"\n# {directory.name}\n\n{text}")
 
 
 def _stored_study(directory: Path):

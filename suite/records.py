@@ -244,9 +244,18 @@ def judged_claims(rows: pd.DataFrame, claims, collapse_error: float = COLLAPSE_E
 
 
 def write_summary(rows: pd.DataFrame, directory: Path, residuals: pd.DataFrame | None = None,
-                  tol: float = 1e-3, collapse_error: float = COLLAPSE_ERROR, claims=()) -> pd.DataFrame:
-    table = summary(rows, collapse_error)
+                  tol: float = 1e-3, collapse_error: float = COLLAPSE_ERROR, claims=()) -> str:
+    """summary.csv and summary.md of a study's tables, written into directory; the markdown."""
+    table, text = summary_report(rows, residuals, tol, collapse_error, claims)
     atomic_write(Path(directory) / "summary.csv", lambda tmp: table.to_csv(tmp, index=False))
+    save_text(text, Path(directory) / "summary.md")
+    return text
+
+
+def summary_report(rows: pd.DataFrame, residuals: pd.DataFrame | None = None, tol: float = 1e-3,
+                   collapse_error: float = COLLAPSE_ERROR, claims=()) -> tuple[pd.DataFrame, str]:
+    """The summary table and the markdown report of a study's tables."""
+    table = summary(rows, collapse_error)
     warning = mixed_code_note(rows)
     text = (f"{warning}\n\n" if warning else "") + "## Final test error of each variant, over its seeds\n\n"
     text += (f"A seed trained when its final error is below {100 * collapse_error:g}%; the mean and standard "
@@ -273,5 +282,4 @@ def write_summary(rows: pd.DataFrame, directory: Path, residuals: pd.DataFrame |
     if claims:
         text += ("\n## Claims, judged from the seeds above\n\n"
                  + judged_claims(rows, claims, collapse_error).to_markdown(index=False) + "\n")
-    save_text(text, Path(directory) / "summary.md")
-    return table
+    return table, text

@@ -251,9 +251,13 @@ def _whole(value, low: int) -> bool:
 def load(path: str | Path) -> Study:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such study file") from None
+        raise ConfigError(f"--study {path}: no such study file") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"--study {path}: not UTF-8 text (byte {err.start}); a study file is TOML") from None
+    except OSError as err:  # a directory, no permission, ...
+        raise ConfigError(f"--study {path}: cannot be read ({err.strerror}); give a study TOML file") from None
     return from_text(text, str(path))
 
 

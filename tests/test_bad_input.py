@@ -1,0 +1,58 @@
+"""Bad input and a bad environment get one line naming the option, exit 2, and nothing written."""
+import errno
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from suite import cli, records
+
+
+def files_under(root: Path) -> set:
+    return {p.relative_to(root) for p in root.rglob("*")}
+
+
+@pytest.fixture
+def scratch(tmp_path):
+    """A folder holding a file, a subfolder, a non-UTF-8 study file and a results folder whose
+    'smoke' entry is a file."""
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "latin1.toml").write_bytes("name = 'caf\xe9'".encode("latin-1"))
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "smoke").write_text("x")
+    return tmp_path
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--study", "{tmp}/folder"], "error: --study {tmp}/folder: cannot be read (Is a directory)"),
+    (["--study", "{tmp}/latin1.toml"], "error: --study {tmp}/latin1.toml: not UTF-8 text (byte 11)"),
+    (["--study", "{tmp}/none.toml"], "error: --study {tmp}/none.toml: no such study file"),
+    (["--preset", "smoke", "--results", "{tmp}/file"], "error: --results {tmp}/file: {tmp}/file is a file"),
+    (["--preset", "smoke", "--results", "{tmp}/results"],
+     "error: --results {tmp}/results: {tmp}/results/smoke is a file"),
+    (["--preset", "smoke", "--results", "/proc/no-such/results"],
+     "error: --results /proc/no-such/results: cannot make the folder /proc/no-such/results/smoke"),
+])
+def test_a_bad_study_or_results_folder_is_one_line(scratch, capsys, argv, message):
+    before = files_under(scratch)
+    assert cli.main(["run", *[a.format(tmp=scratch) for a in argv]]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message.format(tmp=scratch)) and err.count("\n") == 1, err
+    assert files_under(scratch) == before
+
+
+def test_a_folder_that_cannot_be_written_still_prints_its_summary(tmp_path, capsys, monkeypatch):
+    shutil.copytree(Path(__file__).parent.parent / "results" / "quick", tmp_path / "quick",
+                    ignore=shutil.ignore_patterns("runs", "figures"))
+    before = {p: p.read_bytes() for p in (tmp_path / "quick").iterdir()}
+
+    def read_only(path, write):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    monkeypatch.setattr(records, "atomic_write", read_only)  # summary.csv and summary.md go through it
+    assert cli.main(["table", "--results", str(tmp_path), "quick"]) == 0
+    out, err = capsys.readouterr()
+    assert "## Final test error of each variant" in out and "summary.md not rewritten (Read-only file system)" in err
+    assert {p: p.read_bytes() for p in (tmp_path / "quick").iterdir()} == before
