@@ -108,6 +108,12 @@ def main(argv: list[str] | None = None) -> int:
             StudyLocked) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print("error: out of memory for this configuration (its sizes, batch_size or train_size)", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # finished runs are stored; `run` again resumes from the last epoch's checkpoint
+        print("interrupted: finished runs are stored; run the same command again to resume", file=sys.stderr)
+        return 130
 
 
 def _run(args) -> int:
@@ -210,6 +216,9 @@ def _train(args) -> int:
     progress = Progress({"run": cfg.epochs})
     result = train_and_evaluate(cfg, report=functools.partial(progress.update, "run"))
     progress.close()
+    if result.status != "ok":  # its rows stop before the failure: no result to print as one
+        print(f"error: the run {result.status}: {result.note}", file=sys.stderr)
+        return 1
     _print_table(result.rows)
     return 0
 

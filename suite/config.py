@@ -160,6 +160,9 @@ def validate(cfg: RunConfig) -> None:
     _number(cfg, "kappa", positive=False)
     if cfg.algorithm != "bp":
         _number(cfg, "beta", positive=True)
+    if cfg.data_dir and cfg.dataset == "synthetic":
+        _fail("data_dir", cfg.data_dir, "the synthetic set is generated, not read: give data_dir with mnist or "
+              "fashion-mnist only")
     if len(cfg.lrs) != len(cfg.sizes) - 1:
         _fail("lrs", cfg.lrs, f"need one learning rate per layer of weights: {len(cfg.sizes) - 1} "
               f"for sizes {list(cfg.sizes)}")

@@ -56,3 +56,30 @@ def test_a_folder_that_cannot_be_written_still_prints_its_summary(tmp_path, caps
     out, err = capsys.readouterr()
     assert "## Final test error of each variant" in out and "summary.md not rewritten (Read-only file system)" in err
     assert {p: p.read_bytes() for p in (tmp_path / "quick").iterdir()} == before
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--data-dir", "/tmp"], "error: data_dir: '/tmp' is not allowed; the synthetic set is generated"),
+    (["--sizes", "64", "200000000000", "10"], "error: out of memory for this configuration"),
+])
+def test_train_refuses_in_one_line(capsys, argv, message):
+    assert cli.main(["train", "--dataset", "synthetic", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1, err
+
+
+def test_a_train_run_that_diverges_fails_and_prints_no_table(capsys):
+    argv = ["--sizes", "64", "16", "10", "--algorithm", "bp", "--lrs", "1000", "1000", "--epochs", "2"]
+    assert cli.main(["train", "--dataset", "synthetic", *argv]) == 1
+    out, err = capsys.readouterr()
+    assert "error: the run diverged: the weights or persistent states became NaN or inf in epoch 1" in err
+    assert "mult-adds" not in out  # the untrained epoch-0 table is no result
+
+
+def test_ctrl_c_is_one_line_that_says_how_to_resume(capsys, monkeypatch):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.COMMANDS, "run", interrupted)
+    assert cli.main(["run", "--preset", "smoke"]) == 130
+    assert capsys.readouterr().err == "interrupted: finished runs are stored; run the same command again to resume\n"
