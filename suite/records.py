@@ -181,9 +181,13 @@ def summary_markdown(table: pd.DataFrame) -> str:
 
 
 def unfinished(rows: pd.DataFrame) -> pd.DataFrame:
-    """One line per run that collapsed, diverged or was skipped: what it was, where it stopped and why."""
+    """One line per run that collapsed, diverged or was skipped: what it was (its algorithm, backend,
+    sizes, and every field that varies between the study's runs), where it stopped and why."""
     stopped = rows[(rows["status"] != "ok") & (rows["split"] == "")]
-    return stopped[["algorithm", "backend", "sizes", "T_neg", "lam", "lrs", "seed", "status", "epoch", "note"]]
+    named = ["algorithm", "backend", "sizes"]
+    varied = [f.name for f in dataclasses.fields(RunConfig) if f.name in rows and f.name not in named + ["seed"]
+              and rows.drop_duplicates("run_id")[f.name].astype(str).nunique() > 1]
+    return stopped[named + varied + ["seed", "status", "epoch", "note"]]
 
 
 CONVERGENCE_KEYS = ["algorithm", "depth", "T_neg", "lam", "start", "backend"]

@@ -205,6 +205,14 @@ lrs = [1000.0, 1000.0]
 """
 
 
+def test_the_table_of_unfinished_runs_names_the_fields_that_vary(tmp_path):
+    diverging = ONE_RUN.replace('algorithm = "bp"', 'algorithm = "bp"\nlrs = [1000.0, 1000.0]\nbatch_size = [10, 20]')
+    sweep_here(diverging, tmp_path)
+    stopped = records.unfinished(records.load_table(tmp_path / "tiny"))
+    assert list(stopped.columns) == ["algorithm", "backend", "sizes", "batch_size", "seed", "status", "epoch", "note"]
+    assert sorted(stopped["batch_size"]) == [10, 20] and set(stopped["status"]) == {"diverged"}
+
+
 def test_a_diverged_run_is_recorded_and_the_sweep_goes_on(tmp_path, capsys):
     study = write_study(tmp_path, DIVERGING)
     assert main(["run", "--study", str(study), "--results", str(tmp_path / "r"), "--threads", "1"]) == 0
