@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import os
 import sys
 from pathlib import Path
 
@@ -126,7 +125,6 @@ def _run(args) -> int:
         from .sweep import dry_run
         print(f"study {chosen.name}: {chosen.description}\n{dry_run(chosen, args.workers or 1)}")
         return 0
-    _check_results_folder(args.results, chosen.name)
     with executors.make(args.executor, args.workers, args.threads, args.scheduler) as executor:
         print(f"study {chosen.name}: {len(chosen.runs)} runs. {chosen.description}", flush=True)
         run_study(chosen, args.results, executor, args.force)
@@ -134,19 +132,6 @@ def _run(args) -> int:
     if not args.no_plots:
         _plot(argparse.Namespace(results=args.results, studies=[chosen.name]))
     return 0
-
-
-def _check_results_folder(results: Path, study: str) -> None:
-    """--results is, or can become, a folder this process writes, with a folder for the study in it."""
-    for path in (results, results / study):
-        if path.exists() and not path.is_dir():
-            raise ConfigError(f"--results {results}: {path} is a file, not a folder")
-    try:
-        (results / study).mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ConfigError(f"--results {results}: cannot make the folder {results / study} ({err.strerror})") from None
-    if not os.access(results / study, os.W_OK | os.X_OK):
-        raise ConfigError(f"--results {results}: {results / study} cannot be written by this user")
 
 
 def _print_summary(directory: Path) -> None:

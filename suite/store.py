@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import records
+from .config import ConfigError
 from .study import Study, from_text
 
 
@@ -88,9 +89,14 @@ class RunStore:
     @contextmanager
     def lock(self):
         """Hold the directory's lock for the duration; StudyLocked if another sweep holds it."""
-        self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / ".lock"
-        with open(path, "a+") as handle:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "a+")
+        except OSError as err:  # a file where a folder goes, no permission, a read-only disk, ...
+            raise ConfigError(f"--results: cannot write the study's folder {self.directory} ({err.strerror}); "
+                              "choose another --results") from None
+        with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -29,11 +29,12 @@ def scratch(tmp_path):
     (["--study", "{tmp}/folder"], "error: --study {tmp}/folder: cannot be read (Is a directory)"),
     (["--study", "{tmp}/latin1.toml"], "error: --study {tmp}/latin1.toml: not UTF-8 text (byte 11)"),
     (["--study", "{tmp}/none.toml"], "error: --study {tmp}/none.toml: no such study file"),
-    (["--preset", "smoke", "--results", "{tmp}/file"], "error: --results {tmp}/file: {tmp}/file is a file"),
+    (["--preset", "smoke", "--results", "{tmp}/file"],
+     "error: --results: cannot write the study's folder {tmp}/file/smoke (Not a directory)"),
     (["--preset", "smoke", "--results", "{tmp}/results"],
-     "error: --results {tmp}/results: {tmp}/results/smoke is a file"),
+     "error: --results: cannot write the study's folder {tmp}/results/smoke (File exists)"),
     (["--preset", "smoke", "--results", "/proc/no-such/results"],
-     "error: --results /proc/no-such/results: cannot make the folder /proc/no-such/results/smoke"),
+     "error: --results: cannot write the study's folder /proc/no-such/results/smoke (No such file or directory)"),
 ])
 def test_a_bad_study_or_results_folder_is_one_line(scratch, capsys, argv, message):
     before = files_under(scratch)
