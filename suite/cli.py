@@ -110,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         print("error: out of memory for this configuration (its sizes, batch_size or train_size)", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # finished runs are stored; `run` again resumes from the last epoch's checkpoint
-        print("interrupted: finished runs are stored; run the same command again to resume", file=sys.stderr)
+    except KeyboardInterrupt:  # a sweep's finished runs are stored; `run` again resumes from the last checkpoints
+        resume = ": finished runs are stored; run the same command again to resume" if args.command == "run" else ""
+        print(f"interrupted{resume}", file=sys.stderr)
         return 130
 
 
@@ -140,11 +141,11 @@ def _print_summary(directory: Path) -> None:
     from . import records
     rows, residuals = records.load_table(directory), records.load_table(directory, "residuals")
     settings = _stored_study(directory)
-    summary = (rows, directory, residuals, settings.residual_tol, settings.collapse_error, settings.claims)
+    table, text = records.summary_report(rows, residuals, settings.residual_tol, settings.collapse_error,
+                                         settings.claims)
     try:
-        text = records.write_summary(*summary)
+        records.save_summary(table, text, directory)
     except OSError as err:
-        text = records.summary_report(rows, *summary[2:])[1]
         print(f"note: {directory}: summary.md not rewritten ({err.strerror}); printed from the stored tables",
               file=sys.stderr)
     print(f"\n# {directory.name}\n\n{text}")

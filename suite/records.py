@@ -184,9 +184,9 @@ def unfinished(rows: pd.DataFrame) -> pd.DataFrame:
     """One line per run that collapsed, diverged or was skipped: what it was (its algorithm, backend,
     sizes, and every field that varies between the study's runs), where it stopped and why."""
     stopped = rows[(rows["status"] != "ok") & (rows["split"] == "")]
-    named = ["algorithm", "backend", "sizes"]
-    varied = [f.name for f in dataclasses.fields(RunConfig) if f.name in rows and f.name not in named + ["seed"]
-              and rows.drop_duplicates("run_id")[f.name].astype(str).nunique() > 1]
+    named, runs = ["algorithm", "backend", "sizes"], rows.drop_duplicates("run_id")
+    varied = [f.name for f in dataclasses.fields(RunConfig) if f.name in runs and f.name not in named + ["seed"]
+              and runs[f.name].astype(str).nunique() > 1]
     return stopped[named + varied + ["seed", "status", "epoch", "note"]]
 
 
@@ -251,9 +251,13 @@ def write_summary(rows: pd.DataFrame, directory: Path, residuals: pd.DataFrame |
                   tol: float = 1e-3, collapse_error: float = COLLAPSE_ERROR, claims=()) -> str:
     """summary.csv and summary.md of a study's tables, written into directory; the markdown."""
     table, text = summary_report(rows, residuals, tol, collapse_error, claims)
+    save_summary(table, text, directory)
+    return text
+
+
+def save_summary(table: pd.DataFrame, text: str, directory: Path) -> None:
     atomic_write(Path(directory) / "summary.csv", lambda tmp: table.to_csv(tmp, index=False))
     save_text(text, Path(directory) / "summary.md")
-    return text
 
 
 def summary_report(rows: pd.DataFrame, residuals: pd.DataFrame | None = None, tol: float = 1e-3,

@@ -61,7 +61,8 @@ def test_a_folder_that_cannot_be_written_still_prints_its_summary(tmp_path, caps
 
 @pytest.mark.parametrize("argv, message", [
     (["--data-dir", "/tmp"], "error: data_dir: '/tmp' is not allowed; the synthetic set is generated"),
-    (["--sizes", "64", "200000000000", "10"], "error: out of memory for this configuration"),
+    # 2.5 PB of weights: beyond any x86-64 address space, so refused even where memory is overcommitted
+    (["--sizes", "64", "10000000000000", "10"], "error: out of memory for this configuration"),
 ])
 def test_train_refuses_in_one_line(capsys, argv, message):
     assert cli.main(["train", "--dataset", "synthetic", *argv]) == 2
@@ -82,5 +83,8 @@ def test_ctrl_c_is_one_line_that_says_how_to_resume(capsys, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setitem(cli.COMMANDS, "run", interrupted)
+    monkeypatch.setitem(cli.COMMANDS, "table", interrupted)
     assert cli.main(["run", "--preset", "smoke"]) == 130
     assert capsys.readouterr().err == "interrupted: finished runs are stored; run the same command again to resume\n"
+    assert cli.main(["table"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"  # nothing to resume
