@@ -41,3 +41,13 @@ def atomic_write(path: Path, write) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync(path.parent)  # the rename is the directory's change
+
+
+def set_aside(path: Path) -> Path:
+    """Rename a file that cannot be used to <name>.bad-<n> (the first free n) beside it, where no
+    reader looks for it and a person can; the new path."""
+    n = 1
+    while (target := path.with_name(f"{path.name}.bad-{n}")).exists():
+        n += 1
+    os.replace(path, target)
+    return target

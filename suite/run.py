@@ -9,7 +9,6 @@ resumes from it: a killed run loses at most the epoch it was in.
 """
 from __future__ import annotations
 
-import pickle
 import statistics
 import time
 from dataclasses import asdict
@@ -26,9 +25,9 @@ from .algorithms import diagnostics as instruments
 from .algorithms.energy import Pull, relax, zero_state
 from .algorithms.ep import EPHyper
 from .algorithms.inference import MODE_KINDS, Model, modes, multiply_adds, parse_mode
+from .checkpoints import Checkpoint, Saved
 from .config import ConfigError, RunConfig
 from .engine import Engine, TrainState, feedforward_prediction, glorot_layers, one_hot, train_chunk
-from .files import atomic_write
 
 SPLITS = ("train", "validation", "test")
 EVAL_BATCH = 1000
@@ -200,30 +199,6 @@ class Trainer:
         self.sign_rng.bit_generator.state = snapshot["sign_rng"]
 
 
-class Checkpoint:
-    """A run's state after its last epoch (Trainer.snapshot, the epoch, the rows so far, the
-    training seconds so far), in one pickle written atomically. A file further along than the run
-    (the same training, more epochs) is neither read nor replaced. The file is the suite's own:
-    pickle reads only what a sweep wrote."""
-
-    def __init__(self, path: Path | None):
-        self.path = path
-        self.saved_epoch = 0
-
-    def load(self, epochs: int) -> dict | None:
-        """The saved state, if there is one at an epoch this run of `epochs` epochs reaches."""
-        if self.path is None or not self.path.exists():
-            return None
-        saved = pickle.loads(self.path.read_bytes())
-        self.saved_epoch = saved["epoch"]
-        return saved if saved["epoch"] <= epochs else None
-
-    def save(self, **saved) -> None:
-        if self.path is not None and saved["epoch"] > self.saved_epoch:
-            atomic_write(self.path, lambda tmp: Path(tmp).write_bytes(pickle.dumps(saved)))
-            self.saved_epoch = saved["epoch"]
-
-
 def evaluate(engine: Engine, cfg: RunConfig, model: Model, split: datasets.Split, mode_names,
              repeats: int = 3) -> list[dict]:
     """Error and measured seconds of each inference mode on one split: the median of `repeats`
@@ -314,13 +289,13 @@ def train_and_evaluate(cfg: RunConfig, dataset: datasets.Dataset | None = None, 
         return record(epoch, SPLITS, cfg.eval_modes, seconds)
 
     saved = Checkpoint(checkpoint)
-    resumed = saved.load(cfg.epochs)
+    resumed = saved.load(cfg.epochs, trainer.snapshot()["state"], report)
     if resumed:
-        trainer.restore(resumed["trainer"])
+        trainer.restore(resumed.trainer)
         # the saved rows may come from a shorter run of the same training: this run's columns
-        rows, probes = [{**row, **config_columns(cfg)} for row in resumed["rows"]], resumed["diagnostics"]
-        first, total = resumed["epoch"] + 1, resumed["train_seconds_total"]
-        report(resumed["epoch"], f"resumed after epoch {resumed['epoch']} from {checkpoint.name}", resumed=True)
+        rows, probes = [{**row, **config_columns(cfg)} for row in resumed.rows], resumed.diagnostics
+        first, total = resumed.epoch + 1, resumed.train_seconds_total
+        report(resumed.epoch, f"resumed after epoch {resumed.epoch} from {checkpoint.name}", resumed=True)
     else:
         rows, probes, first, total = [], [], 1, 0.0
     epoch = first - 1
@@ -342,8 +317,7 @@ def train_and_evaluate(cfg: RunConfig, dataset: datasets.Dataset | None = None, 
                             f"{epoch}: stopped")
                     report(epoch, f"collapsed: {note}")
                     return RunResult(rows, [], "collapsed", epoch, note, probes)
-            saved.save(trainer=trainer.snapshot(), epoch=epoch, rows=rows, diagnostics=probes,
-                       train_seconds_total=total)
+            saved.save(Saved(epoch, trainer.snapshot(), rows, probes, total))
             report(epoch, message)
     except Diverged as err:
         note = f"{err} in epoch {epoch}"

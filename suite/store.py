@@ -5,8 +5,11 @@ results/<study>/
     runs/<run_id>.residuals.parquet   its residual trace
     runs/<run_id>.diagnostics.parquet its gradient alignment and saturation (studies that ask for them)
                                       (run_id = <config key>-<code fingerprint>: records.run_id)
-    runs/<training_id>.checkpoint.pkl the training's state after its last epoch (suite.run.Checkpoint):
-                                      a killed run resumes there, a longer run of it starts there
+    runs/<training_id>.checkpoint.npz the training's state after its last epoch, data only
+                                      (suite.checkpoints): a killed run resumes there, a longer run
+                                      of it starts there
+    runs/*.bad-<n>                    a file set aside as unreadable (its run started over); kept
+                                      for a look, never read
     rows.parquet, residuals.parquet,  every run of the study, in study order (see records.py)
     diagnostics.parquet
     study.toml                        the study as it was last run
@@ -27,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import records
+from . import checkpoints, records
 from .config import ConfigError
 from .study import Study, from_text
 
@@ -61,12 +64,12 @@ class RunStore:
         return from_text(path.read_text(), str(path)) if path.exists() else None
 
     def checkpoint(self, training_id: str) -> Path:
-        return self.runs / f"{training_id}.checkpoint.pkl"
+        return self.runs / f"{training_id}{checkpoints.SUFFIX}"
 
     def drop_checkpoints(self, training_id: str, keep_own: bool = True) -> None:
         """Delete the training's checkpoints saved by other code (and with keep_own=False, its own)."""
         key = training_id.rsplit("-", 1)[0]
-        for path in self.runs.glob(f"{key}-*.checkpoint.pkl"):
+        for path in self.runs.glob(f"{key}-*{checkpoints.SUFFIX}"):
             if not (keep_own and path == self.checkpoint(training_id)):
                 path.unlink(missing_ok=True)
 

@@ -1,9 +1,10 @@
 """Runs that resume mid-way from their checkpoint, and runs stopped early as collapsed."""
-import pickle
+import json
 import signal
 import subprocess
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -35,6 +36,11 @@ def kill_in_epoch(epoch: int):
     return report
 
 
+def saved_epoch(path) -> int:
+    with np.load(path, allow_pickle=False) as npz:
+        return json.loads(str(npz["meta"][()]))["epoch"]
+
+
 def same_rows(a, b) -> None:
     pd.testing.assert_frame_equal(comparable(pd.DataFrame(a)), comparable(pd.DataFrame(b)))
 
@@ -52,13 +58,13 @@ def installed(name):
                          ids=["iep", "ep-persistent"])
 def test_a_run_killed_in_its_second_epoch_resumes_to_the_uninterrupted_rows(tmp_path, monkeypatch, backend, fields):
     monkeypatch.setattr(suite.run, "REPORT_SECONDS", 0.0)  # report after every chunk: the kill lands mid-epoch
-    cfg, checkpoint = tiny(backend, **fields), tmp_path / "run.checkpoint.pkl"
+    cfg, checkpoint = tiny(backend, **fields), tmp_path / "run.checkpoint.npz"
     with pytest.raises(Killed):
         train_and_evaluate(cfg, plan=PLAN, checkpoint=checkpoint, report=kill_in_epoch(2))
-    assert pickle.loads(checkpoint.read_bytes())["epoch"] == 1
+    assert saved_epoch(checkpoint) == 1
     messages = []
     resumed = train_and_evaluate(cfg, plan=PLAN, checkpoint=checkpoint, report=lambda e, m, resumed=False: messages.append(m))
-    assert "resumed after epoch 1 from run.checkpoint.pkl" in messages
+    assert "resumed after epoch 1 from run.checkpoint.npz" in messages
     assert [m for m in messages if m.startswith("epoch ")][0].startswith("epoch 2/3")  # epoch 1 not trained again
     uninterrupted = train_and_evaluate(cfg, plan=PLAN)
     same_rows(resumed.rows, uninterrupted.rows)
@@ -68,21 +74,21 @@ def test_a_run_killed_in_its_second_epoch_resumes_to_the_uninterrupted_rows(tmp_
 
 
 def test_a_longer_run_of_the_same_training_starts_where_the_shorter_one_ended(tmp_path):
-    checkpoint = tmp_path / "run.checkpoint.pkl"
+    checkpoint = tmp_path / "run.checkpoint.npz"
     train_and_evaluate(tiny(epochs=2), plan=PLAN, checkpoint=checkpoint)
     messages = []
     longer = train_and_evaluate(tiny(epochs=3), plan=PLAN, checkpoint=checkpoint,
                                 report=lambda e, m, resumed=False: messages.append(m))
-    assert "resumed after epoch 2 from run.checkpoint.pkl" in messages
+    assert "resumed after epoch 2 from run.checkpoint.npz" in messages
     same_rows(longer.rows, train_and_evaluate(tiny(epochs=3), plan=PLAN).rows)
 
 
 def test_a_checkpoint_further_along_is_neither_used_nor_replaced(tmp_path):
-    checkpoint = tmp_path / "run.checkpoint.pkl"
+    checkpoint = tmp_path / "run.checkpoint.npz"
     train_and_evaluate(tiny(epochs=3), plan=PLAN, checkpoint=checkpoint)
     shorter = train_and_evaluate(tiny(epochs=2), plan=PLAN, checkpoint=checkpoint)
     same_rows(shorter.rows, train_and_evaluate(tiny(epochs=2), plan=PLAN).rows)
-    assert pickle.loads(checkpoint.read_bytes())["epoch"] == 3
+    assert saved_epoch(checkpoint) == 3
 
 
 LONG = """name = "long"
@@ -103,12 +109,12 @@ def test_kill_9_a_sweep_mid_run_and_the_rerun_resumes_it(tmp_path):
     sweep = subprocess.Popen(sweep_command(study, results), cwd=ROOT, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while not list(results.glob("long/runs/*.checkpoint.pkl")) and time.monotonic() < deadline:
+    while not list(results.glob("long/runs/*.checkpoint.npz")) and time.monotonic() < deadline:
         time.sleep(0.002)
     sweep.send_signal(signal.SIGKILL)
     sweep.wait()
-    [checkpoint] = results.glob("long/runs/*.checkpoint.pkl")
-    killed_after = pickle.loads(checkpoint.read_bytes())["epoch"]
+    [checkpoint] = results.glob("long/runs/*.checkpoint.npz")
+    killed_after = saved_epoch(checkpoint)
     assert killed_after < 12 and not list(results.glob("long/runs/*.rows.parquet")), "nothing was interrupted"
     done = run_sweep(study, results)
     assert done.returncode == 0, done.stderr
