@@ -20,6 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from . import isa
 from .algorithms.inference import PRIMARY_KINDS, modes
@@ -116,11 +117,24 @@ def save_table(frame: pd.DataFrame, path: Path) -> None:
     atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
+class BadTable(ValueError):
+    """A stored table that cannot be used: unreadable, of another schema, or another run's."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = Path(path), reason
+
+
 def read_table(path: Path) -> pd.DataFrame:
-    """A parquet file read through one open handle. By path, pyarrow opens the file more than once,
-    and a sweep replacing it meanwhile (atomic_write) can hand it parts of two versions."""
+    """A parquet file read through one open handle (BadTable, naming it, when it is not one). By
+    path, pyarrow opens the file more than once, and a sweep replacing it meanwhile (atomic_write)
+    can hand it parts of two versions."""
     with open(path, "rb") as handle:
-        return pd.read_parquet(handle)
+        try:
+            return pd.read_parquet(handle)
+        except (pa.ArrowException, ValueError) as err:  # truncated, empty, not parquet
+            first = str(err).split(". ")[0].removeprefix("Could not open Parquet input source '<Buffer>': ")
+            raise BadTable(path, f"not a readable parquet table ({first})") from None
 
 
 def save_text(text: str, path: Path) -> None:
@@ -131,7 +145,10 @@ def load_table(directory: Path, name: str = "rows") -> pd.DataFrame:
     path = Path(directory) / f"{name}.parquet"
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: run the study first (python -m suite run)")
-    table = read_table(path)
+    try:
+        table = read_table(path)
+    except BadTable as err:
+        raise BadTable(err.path, f"{err.reason}; running its study again rebuilds it from runs/") from None
     if name == "rows" and "note" not in table:  # schema 1: every run finished
         table["note"] = ""
     for column in ("code_fingerprint", "isa"):  # not recorded before schemas 3 and 4

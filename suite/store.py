@@ -32,6 +32,7 @@ import pandas as pd
 
 from . import checkpoints, records
 from .config import ConfigError
+from .files import set_aside
 from .study import Study, from_text
 
 
@@ -85,9 +86,29 @@ class RunStore:
                 self._path(other, name).unlink(missing_ok=True)
 
     def load_run(self, run_id: str) -> tuple[pd.DataFrame, ...]:
-        """rows, then EXTRA_TABLES (empty for a run stored before the table existed)."""
+        """rows, then EXTRA_TABLES (empty for a run stored before the table existed); records.BadTable
+        when a file is unreadable, lacks the columns of today's schema, or holds another run's rows."""
+        return tuple(self._load(run_id, name) for name in ("rows", *self.EXTRA_TABLES))
+
+    def _load(self, run_id: str, name: str) -> pd.DataFrame:
+        path = self._path(run_id, name)
+        if name != "rows" and not path.exists():
+            return pd.DataFrame()
+        table = records.read_table(path)
+        required = records.MEASUREMENT_COLUMNS + records.PROVENANCE_COLUMNS if name == "rows" else ("run_id",)
+        missing = [c for c in required if c not in table]
+        if missing or (name == "rows" and table.empty):
+            raise records.BadTable(path, f"not a run's {name} of this schema (missing: {', '.join(missing) or 'rows'})")
+        others = set(table["run_id"]) - {run_id}
+        if others:
+            raise records.BadTable(path, f"holds the rows of another run ({', '.join(sorted(others))})")
+        return table
+
+    def set_aside(self, run_id: str) -> list[Path]:
+        """Rename a run's stored files out of the way (files.set_aside), its rows first: it counts
+        as not run. Their new paths."""
         paths = [self._path(run_id, name) for name in ("rows", *self.EXTRA_TABLES)]
-        return tuple(records.read_table(path) if path.exists() else pd.DataFrame() for path in paths)
+        return [set_aside(path) for path in paths if path.exists()]
 
     @contextmanager
     def lock(self):

@@ -163,7 +163,10 @@ def edited_tree_warning(directory: Path, dirty: bool) -> str:
     study whose stored rows all came from a clean one; else ''."""
     if not dirty or not (directory / "rows.parquet").exists():
         return ""
-    flags = records.load_table(directory)["git_dirty"].dropna()  # status rows may carry none
+    try:
+        flags = records.load_table(directory)["git_dirty"].dropna()  # status rows may carry none
+    except records.BadTable:  # the sweep rewrites it
+        return ""
     if flags.empty or flags.astype(bool).any():
         return ""
     return (f"warning: every stored row of {directory}/ came from a clean tree, and this sweep runs from one with "
@@ -184,11 +187,15 @@ def run_study(study: Study, results_dir: Path, executor=None, force: bool = Fals
     configs = run_configs(study)
     here = records.provenance({})  # the sweep's own: its tree, and a skipped run's provenance
     with store.lock():
-        finished = {} if force else {i: store.load_run(i) for i in reusable(store, configs)}
+        set_aside: list[str] = []
+        finished = {} if force else load_runs(store, {i: i for i in reusable(store, configs)}, set_aside)
         pending = [i for i in configs if i not in finished]
         # Runs computed by other code stay in the tables (marked) until their rerun replaces them.
-        outdated = {i: store.load_run(store.outdated(i)[0]) for i in pending if not force and store.outdated(i)}
+        outdated = {} if force else load_runs(store, {i: store.outdated(i)[0] for i in pending if store.outdated(i)},
+                                              set_aside)
         progress = Progress({i: configs[i].epochs for i in pending}, stream, live)
+        for line in set_aside:
+            progress.print(line)
         if finished:
             progress.print(f"{len(finished)} of {len(configs)} runs already finished in {store.directory}/ by "
                            "this code: reusing them (--force runs them again)")
@@ -235,6 +242,21 @@ def run_study(study: Study, results_dir: Path, executor=None, force: bool = Fals
     progress.print(f"{len(configs)} runs ({len(pending)} run now, {len(skipped)} skipped) in "
                    f"{duration(progress.elapsed())}; tables in {store.directory}/")
     return table
+
+
+def load_runs(store: RunStore, stored: dict[str, str], set_aside: list[str]) -> dict[str, tuple]:
+    """The tables of stored runs ({run: the stored run id to read}). A run whose files cannot be
+    used (records.BadTable) has them set aside and is left out, so it runs again; a line saying so
+    is added to set_aside."""
+    loaded = {}
+    for identifier, stored_id in stored.items():
+        try:
+            loaded[identifier] = store.load_run(stored_id)
+        except records.BadTable as err:
+            renamed = store.set_aside(stored_id)
+            set_aside.append(f"set aside {err.path.name}: {err.reason}; renamed to {renamed[0].name}, with the "
+                             "rest of its run's files; that run runs again")
+    return loaded
 
 
 def save_tables(store: RunStore, configs: dict, finished: dict, skipped: dict, outdated: dict):

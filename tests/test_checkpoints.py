@@ -4,11 +4,13 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from suite import checkpoints
+from suite import checkpoints, cli, records
 from suite.run import EvaluationPlan, train_and_evaluate
 from test_resume import same_rows, saved_epoch, tiny
+from test_sweeps import comparable
 
 PLAN = EvaluationPlan(ladder=(1,), residual_steps=2)
 NAME = "training-x-y" + checkpoints.SUFFIX
@@ -113,3 +115,64 @@ def test_a_checkpoint_holds_only_arrays_and_json(tmp_path, valid):
         meta = json.loads(str(npz["meta"][()]))
     assert meta["format"] == checkpoints.FORMAT and meta["training"] == "training-x-y" and meta["epoch"] == 1
     assert meta["order_rng"]["bit_generator"] == "PCG64"
+
+
+TWO_RUNS = """name = "two"
+[base]
+dataset = "synthetic"
+backend = "numpy"
+sizes = [64, 16, 10]
+train_size = 400
+epochs = 1
+[[runs]]
+algorithm = "iep"
+lam = 1.0
+seed = [0, 1]
+"""
+
+
+def stored_run_bytes(runs: Path, first: Path, case: str) -> bytes:
+    """A bad stand-in for the first run's rows file."""
+    other = next(p for p in sorted(runs.glob("*.rows.parquet")) if p != first)
+    return {"empty": b"", "truncated": first.read_bytes()[:200], "random bytes": np.random.default_rng(1).bytes(999),
+            "another run's": other.read_bytes(),
+            "another schema": pd.read_parquet(first).drop(columns=["error", "isa"]).to_parquet()}[case]
+
+
+@pytest.mark.parametrize("case", ["empty", "truncated", "random bytes", "another run's", "another schema"])
+def test_a_bad_stored_run_is_set_aside_and_only_that_run_runs_again(tmp_path, capsys, case):
+    study = tmp_path / "two.toml"
+    study.write_text(TWO_RUNS)
+    args = ["run", "--study", str(study), "--results", str(tmp_path / "r"), "--no-plots", "--threads", "1"]
+    assert cli.main(args) == 0
+    runs = tmp_path / "r" / "two" / "runs"
+    before = records.load_table(tmp_path / "r" / "two")
+    first = sorted(runs.glob("*.rows.parquet"))[0]
+    first.write_bytes(stored_run_bytes(runs, first, case))
+    capsys.readouterr()
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    [line] = [line for line in out.splitlines() if line.startswith("set aside")]
+    assert line.startswith(f"set aside {first.name}: ") and f"renamed to {first.name}.bad-1, with the rest" in line
+    assert line.endswith("that run runs again")
+    assert "1 of 2 runs already finished" in out and "1 run to go" in out
+    assert (runs / f"{first.name}.bad-1").exists()
+    pd.testing.assert_frame_equal(comparable(records.load_table(tmp_path / "r" / "two")), comparable(before))
+
+
+def test_a_corrupt_study_table_is_one_line_for_table_plot_and_status_and_a_sweep_rebuilds_it(tmp_path, capsys):
+    study = tmp_path / "two.toml"
+    study.write_text(TWO_RUNS)
+    args = ["run", "--study", str(study), "--results", str(tmp_path / "r"), "--no-plots", "--threads", "1"]
+    assert cli.main(args) == 0
+    table = tmp_path / "r" / "two" / "rows.parquet"
+    before = records.load_table(table.parent)
+    table.write_bytes(b"garbage")
+    capsys.readouterr()
+    for command in ("table", "plot", "status"):
+        assert cli.main([command, "--results", str(tmp_path / "r")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {table}: not a readable parquet table") and err.count("\n") == 1, err
+        assert "running its study again rebuilds it from runs/" in err
+    assert cli.main(args) == 0
+    pd.testing.assert_frame_equal(records.load_table(table.parent), before)
