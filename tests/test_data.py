@@ -38,16 +38,25 @@ def test_mnist_is_verified_split_and_cached(isolated_cache):
 
 
 @requires_mnist()
-def test_a_tampered_cache_is_refused(isolated_cache):
-    data.load("mnist")
-    with np.load(isolated_cache / "mnist.npz") as npz:
+@pytest.mark.parametrize("damage", ["tampered", "truncated", "pickled"])
+def test_a_damaged_cache_is_never_used_but_built_again(isolated_cache, damage):
+    """The cache is only a cache: one that fails its checksum or cannot be read (safely) is rebuilt
+    from the package and verified, and what it held is never returned."""
+    good = data.load("mnist")
+    cache = isolated_cache / "mnist.npz"
+    with np.load(cache) as npz:
         arrays = {k: npz[k].copy() for k in npz.files}
     arrays["test_labels"][0] = (arrays["test_labels"][0] + 1) % 10
-    np.savez(isolated_cache / "mnist.npz", **arrays)
-    with pytest.raises(data.DataError) as err:
-        data.load("mnist")
-    message = str(err.value)
-    assert data.CHECKSUMS["mnist"][3] in message and "found" in message and "t10k-labels" in message
+    if damage == "tampered":
+        np.savez(cache, **arrays)
+    elif damage == "truncated":
+        cache.write_bytes(cache.read_bytes()[:1000])
+    else:
+        np.savez(cache, **{**arrays, "test_labels": np.array(list(arrays["test_labels"]), dtype=object)})
+    again = data.load("mnist")
+    np.testing.assert_array_equal(again.test.y, good.test.y)
+    with np.load(cache, allow_pickle=False) as npz:
+        assert npz["test_labels"].dtype == np.uint8
 
 
 def test_idx_directory_round_trip_and_checksum_refusal(tmp_path):
@@ -60,6 +69,22 @@ def test_idx_directory_round_trip_and_checksum_refusal(tmp_path):
             np.testing.assert_array_equal(a, b)
     with pytest.raises(data.DataError, match="fails its checksum: expected md5 6bbc9ace"):
         data.load("mnist", data_dir=str(tmp_path / "gz"))  # synthetic bytes are not MNIST
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda blob: b"\x1f\x8b" + b"junk" * 10, "not a whole gzip file"),
+    (lambda blob: b"not gzip at all", "not a whole gzip file (Not a gzipped file"),
+    (lambda blob: gzip.compress(gzip.decompress(blob)[:5000]), "its header says 1200 x 28 x 28 bytes follow, and 4,984 do"),
+    (lambda blob: gzip.compress(b"\0\0\x08\x03\0"), "its header is cut short (5 bytes)"),
+    (lambda blob: gzip.compress(b"garbage!"), "not an IDX file of unsigned bytes (magic 0x67617262)"),
+])
+def test_a_damaged_idx_file_is_named_with_what_is_wrong(tmp_path, damage, message):
+    write_idx_dir(tmp_path, data.synthetic_raw(n_features=784))
+    path = tmp_path / f"{data.IDX_FILES[0]}.gz"
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(data.DataError) as err:
+        data.read_idx_dir(tmp_path, "mnist")
+    assert str(err.value).startswith(f"{path}: ") and message in str(err.value) and str(err.value).endswith("replace it")
 
 
 def test_missing_files_say_how_to_get_them(tmp_path, monkeypatch):
