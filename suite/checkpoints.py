@@ -71,18 +71,20 @@ def _generator_state(value: Any, name: str) -> dict:
 def read(path: Path, template) -> Saved:
     """The checkpoint at path, its state's arrays shaped as template's leaves (the run's fresh
     state); BadCheckpoint when the file is not one this run can resume from whole."""
-    if not zipfile.is_zipfile(path):  # np.load would take it for a pickle, and say so
-        raise BadCheckpoint("not an .npz archive (empty, truncated or another kind of file)")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            meta = json.loads(str(npz[META][()]))
-            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-                raise BadCheckpoint(f"not a checkpoint of format {FORMAT}")
-            arrays = [npz[f"leaf{i}"] for i in range(meta["leaves"])]
-    except BadCheckpoint:
-        raise
-    except (zipfile.BadZipFile, EOFError, KeyError, TypeError, ValueError) as err:  # ValueError: JSON, object arrays
-        raise BadCheckpoint(f"not a readable checkpoint ({err})") from None
+    with open(path, "rb") as handle:  # OSError (a folder, no permission) is the environment's: raised
+        if not zipfile.is_zipfile(handle):  # np.load would take it for a pickle, and say so
+            raise BadCheckpoint("not an .npz archive (empty, truncated or another kind of file)")
+        handle.seek(0)
+        try:
+            with np.load(handle, allow_pickle=False) as npz:
+                meta = json.loads(str(npz[META][()]))
+                if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                    raise BadCheckpoint(f"not a checkpoint of format {FORMAT}")
+                arrays = [npz[f"leaf{i}"] for i in range(meta["leaves"])]
+        except BadCheckpoint:
+            raise
+        except (zipfile.BadZipFile, EOFError, KeyError, TypeError, ValueError) as err:  # ValueError: JSON, pickles
+            raise BadCheckpoint(f"not a readable checkpoint ({err})") from None
     claimed = meta.get("training")
     if claimed != path.name.removesuffix(SUFFIX):
         raise BadCheckpoint(f"it claims another training ({claimed!r})")

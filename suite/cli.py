@@ -20,6 +20,7 @@ from backends import BackendOptionError
 from .claims import ClaimError
 from .config import ConfigError, RunConfig, describe
 from .data import DataError
+from .executors import ExecutorError
 from .records import BadTable
 from .store import RunStore, StudyLocked
 
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (ConfigError, ClaimError, BackendOptionError, DataError, ImportError, FileNotFoundError,
-            StudyLocked, BadTable) as err:
+            StudyLocked, BadTable, ExecutorError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except MemoryError:

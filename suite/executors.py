@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterator, NamedTuple
 
 EXECUTORS = ("local", "dask")
@@ -22,8 +23,13 @@ EXECUTORS = ("local", "dask")
 
 class Outcome(NamedTuple):
     index: int  # position of the run in the submitted list
-    result: object | None  # suite.run.RunResult; None when skipped
-    skipped: str = ""  # why the run could not start (a backend that is not installed)
+    result: object | None  # suite.run.RunResult; None when the run did not run to its end
+    not_run: str = ""  # then: skipped (it could not start: a backend not installed), or killed (its worker died)
+    why: str = ""
+
+
+class ExecutorError(RuntimeError):
+    """The executor itself cannot run anything (its workers die before they start a run)."""
 
 
 def pin_threads(threads: int, cores: list[int] | None = None) -> None:
@@ -43,7 +49,8 @@ def pin_threads(threads: int, cores: list[int] | None = None) -> None:
 
 
 _DATASETS: dict = {}  # per worker process: each data set is loaded once
-_PROGRESS = None  # a local worker's channel to its sweep: (run index, epochs done, message)
+_PROGRESS = None  # a local worker's channel to its sweep: (run index, epochs done, message, resumed)
+STARTED = "started"  # on that channel, (STARTED, run index, worker pid): a worker took the run
 
 
 def execute(index: int, cfg, plan, checkpoint, threads: int) -> Outcome:
@@ -55,17 +62,19 @@ def execute(index: int, cfg, plan, checkpoint, threads: int) -> Outcome:
     from . import data as datasets
     from .run import no_report, train_and_evaluate
 
+    channel = _PROGRESS
+    if channel is not None:  # first: should this worker die, the sweep knows which run it took with it
+        channel.put((STARTED, index, os.getpid()))
     pin_threads(threads)
     key = (cfg.dataset, cfg.data_dir)
     if key not in _DATASETS:
         _DATASETS[key] = datasets.load(cfg.dataset, cfg.data_dir)
-    channel = _PROGRESS
     report = no_report if channel is None else \
         lambda epochs, message, resumed=False: channel.put((index, epochs, message, resumed))
     try:
         return Outcome(index, train_and_evaluate(cfg, _DATASETS[key], report, plan, checkpoint))
     except (BackendUnavailable, BackendOptionError) as err:  # a library or a device this worker lacks
-        return Outcome(index, None, str(err))
+        return Outcome(index, None, "skipped", str(err))
 
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -111,11 +120,26 @@ def core_sets(workers: int, threads: int) -> list[list[int]]:
 
 
 OnProgress = Callable[[int, float, str, bool], None]  # (task index, epochs done, message, resumed)
+Notify = Callable[[str], None]  # a line about the executor itself (a worker died, no worker is left)
 REPORT_POLL_SECONDS = 0.2  # how often the sweep relays its workers' progress
+DASK_POLL_SECONDS = 5.0  # how often a Dask sweep with nothing finishing checks that it has workers
 
 
 def ignore_progress(index: int, epochs_done: float, message: str, resumed: bool) -> None:
     pass
+
+
+def ignore_note(line: str) -> None:
+    pass
+
+
+def death(exitcode: int) -> str:
+    """How a worker process ended, in words."""
+    if exitcode >= 0:
+        return f"exited with code {exitcode}"
+    name = signal.Signals(-exitcode).name
+    return f"was killed by {name}" + (" (the kernel's out-of-memory killer sends it, as does kill -9)"
+                                      if -exitcode == signal.SIGKILL else "")
 
 
 class Executor:
@@ -145,30 +169,54 @@ class LocalExecutor(Executor):
         return (f"local: {self.workers} worker process{'es' if self.workers > 1 else ''} x {self.threads} "
                 f"thread{'s' if self.threads > 1 else ''}")
 
-    def map(self, tasks: list[tuple], on_progress: OnProgress = ignore_progress) -> Iterator[Outcome]:
+    def map(self, tasks: list[tuple], on_progress: OnProgress = ignore_progress,
+            notify: Notify = ignore_note) -> Iterator[Outcome]:
         """tasks: (cfg, plan, checkpoint file or None); yields each Outcome as its run finishes, and calls
-        on_progress(task index, epochs done, message, resumed) in this process as runs report."""
+        on_progress(task index, epochs done, message, resumed) in this process as runs report.
+
+        A worker that dies (the out-of-memory killer, a crash) breaks the pool: its run is yielded
+        as killed, and the other unfinished runs go on in a new pool (from their checkpoints)."""
+        remaining = dict(enumerate(tasks))
+        while remaining:
+            yield from self._pool(remaining, on_progress, notify)
+
+    def _pool(self, remaining: dict[int, tuple], on_progress: OnProgress, notify: Notify) -> Iterator[Outcome]:
+        """One pool over the remaining tasks, removing each from it as it ends; it returns early
+        when a worker dies, having yielded that worker's run as killed."""
         context = multiprocessing.get_context("spawn")  # never fork a process that may hold threads
         slots = context.Queue()
         for cores in core_sets(self.workers, self.threads):
             slots.put((self.threads, cores))
         # A SimpleQueue writes synchronously: a run's reports are in the pipe before its result is.
         progress = context.SimpleQueue()
+        taken: dict[int, int] = {}  # task index -> pid of the worker that took it
 
         def relay():
             while not progress.empty():
-                on_progress(*progress.get())
+                report = progress.get()
+                if report[0] == STARTED:
+                    taken[report[1]] = report[2]
+                else:
+                    on_progress(*report)
 
         with concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
                                                     initargs=(os.getpid(), slots, progress)) as pool:
-            futures = {pool.submit(execute, i, *task, self.threads) for i, task in enumerate(tasks)}
+            futures = {pool.submit(execute, i, *task, self.threads) for i, task in remaining.items()}
+            processes = dict(pool._processes)  # pid -> Process; all started by the submits above
             try:
                 while futures:
                     done, futures = concurrent.futures.wait(futures, timeout=REPORT_POLL_SECONDS,
                                                             return_when=concurrent.futures.FIRST_COMPLETED)
                     relay()
                     for future in done:
-                        yield future.result()
+                        try:
+                            outcome = future.result()
+                        except BrokenProcessPool:
+                            relay()
+                            yield from self._killed(remaining, taken, processes, notify)
+                            return
+                        del remaining[outcome.index]
+                        yield outcome
             finally:
                 if futures:  # ended early (a run's error, Ctrl-C, the consumer stopped): end the runs at once
                     workers = list(pool._processes.values())  # Python < 3.14 has no terminate_workers()
@@ -177,6 +225,28 @@ class LocalExecutor(Executor):
                         worker.terminate()
                     for worker in workers:
                         worker.join()
+
+    @staticmethod
+    def _killed(remaining: dict[int, tuple], taken: dict[int, int], processes: dict, notify: Notify):
+        """The broken pool's dead workers' runs, as killed outcomes (removed from remaining). The
+        pool ends the other workers with SIGTERM: a worker that ended otherwise is one that died (if
+        none did, all count as dead)."""
+        for process in processes.values():
+            process.join()
+        exits = {pid: p.exitcode for pid, p in processes.items()}
+        dead = {pid: code for pid, code in exits.items() if code != -signal.SIGTERM} or exits
+        lost = [i for i in remaining if taken.get(i) in dead]
+        if not lost:
+            codes = ", ".join(death(p.exitcode) for p in processes.values())
+            raise ExecutorError(f"--executor local: the worker processes died before they could start a run "
+                                f"({codes})") from None
+        for index in lost:
+            del remaining[index]
+            yield Outcome(index, None, "killed", f"its worker process {death(dead[taken[index]])}; it runs "
+                                                 "again in the next sweep")
+        if remaining:
+            notify(f"a worker process died; {len(remaining)} unfinished run{'s' if len(remaining) > 1 else ''} "
+                   "go on in new worker processes (from their checkpoints)")
 
 
 class DaskExecutor(Executor):
@@ -212,16 +282,35 @@ class DaskExecutor(Executor):
     def close(self) -> None:
         self.client.close()
 
-    def map(self, tasks: list[tuple], on_progress: OnProgress = ignore_progress) -> Iterator[Outcome]:
-        """As LocalExecutor.map; runs on a cluster report only when they end."""
-        from distributed import as_completed
+    def map(self, tasks: list[tuple], on_progress: OnProgress = ignore_progress,
+            notify: Notify = ignore_note) -> Iterator[Outcome]:
+        """As LocalExecutor.map; runs on a cluster report only when they end. A run whose workers
+        died running it as often as the scheduler allows (KilledWorker) is yielded as killed; while
+        the cluster has no worker at all, notify says that the sweep waits for one."""
+        from distributed import KilledWorker, wait
 
-        futures = [self.client.submit(execute, i, *task, self.threads, pure=False) for i, task in enumerate(tasks)]
+        futures = {self.client.submit(execute, i, *task, self.threads, pure=False): i for i, task in enumerate(tasks)}
+        pending, waiting = set(futures), False
         try:
-            for future in as_completed(futures):
-                yield future.result()
+            while pending:
+                try:
+                    done, pending = wait(pending, timeout=DASK_POLL_SECONDS, return_when="FIRST_COMPLETED")
+                except TimeoutError:
+                    workers = len(self.client.nthreads())
+                    if not workers and not waiting:
+                        runs = f"{len(pending)} run{'s' if len(pending) > 1 else ''}"
+                        notify(f"waiting: no Dask worker is connected to {self.client.scheduler.address}; "
+                               f"{runs} to go {'wait' if len(pending) > 1 else 'waits'} for one (start it with: dask worker ADDRESS)")
+                    waiting = not workers
+                    continue
+                for future in done:
+                    try:
+                        yield future.result()
+                    except KilledWorker:
+                        yield Outcome(futures[future], None, "killed", "the Dask workers running it died as often as "
+                                      "the scheduler allows (KilledWorker); it runs again in the next sweep")
         finally:
-            self.client.cancel(futures)
+            self.client.cancel(list(futures))
 
 
 def check_options(executor: str, workers: int | None = None, threads: int | None = None,

@@ -32,7 +32,8 @@ from .variants import COLLAPSE_ERROR, outcomes, with_variants
 SCHEMA_VERSION = 4  # 2: status rows and the note column; 3: the code_fingerprint column; 4: the isa column
 #: Columns every row has, beyond the RunConfig fields (see tests/test_harness.py). A run's status is
 #: on each of its rows: ok, collapsed (stopped early by the study's abort rule: an outcome, with a
-#: status row at that epoch), diverged (a status row at the epoch it happened) or skipped (one row).
+#: status row at that epoch), diverged (a status row at the epoch it happened), or skipped or killed
+#: (one row: it could not start, or its worker died; variants.NOT_RUN, run again by the next sweep).
 MEASUREMENT_COLUMNS = ("run_id", "depth", "epoch", "split", "mode", "mode_kind", "steps", "mult_adds",
                        "error", "seconds_per_10k", "eval_warmup_seconds", "train_seconds", "train_cpu_seconds",
                        "train_seconds_total", "train_batches", "warmup_seconds", "status", "note")
@@ -198,7 +199,7 @@ def summary_markdown(table: pd.DataFrame) -> str:
 
 
 def unfinished(rows: pd.DataFrame) -> pd.DataFrame:
-    """One line per run that collapsed, diverged or was skipped: what it was (its algorithm, backend,
+    """One line per run that collapsed, diverged, was skipped or killed: what it was (its algorithm, backend,
     sizes, and every field that varies between the study's runs), where it stopped and why."""
     stopped = rows[(rows["status"] != "ok") & (rows["split"] == "")]
     named, runs = ["algorithm", "backend", "sizes"], rows.drop_duplicates("run_id")

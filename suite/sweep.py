@@ -207,7 +207,7 @@ def run_study(study: Study, results_dir: Path, executor=None, force: bool = Fals
         warning = edited_tree_warning(store.directory, here["git_dirty"]) if pending else ""
         if warning:
             progress.print(warning)
-        skipped: dict[str, pd.DataFrame] = {}
+        not_run: dict[str, pd.DataFrame] = {}
         training = {i: records.training_id(configs[i], plan) for i in pending}
         if force:
             for i in pending:
@@ -220,26 +220,26 @@ def run_study(study: Study, results_dir: Path, executor=None, force: bool = Fals
                             message and f"    run {index + 1}, {describe(configs[identifier])}: {message}", resumed)
 
         tasks = [(configs[i], plan, checkpoints[i]) for i in pending]
-        for done, outcome in enumerate(executor.map(tasks, on_progress), 1):
+        for done, outcome in enumerate(executor.map(tasks, on_progress, progress.print), 1):
             identifier = pending[outcome.index]
             cfg = configs[identifier]
-            if outcome.skipped:
-                row = status_row(cfg, identifier, "skipped", 0, outcome.skipped, here)
-                skipped[identifier] = pd.DataFrame([row])
-                what = f"skipped: {outcome.skipped}"
+            if outcome.not_run:  # recorded, not stored as finished: the next sweep runs it
+                row = status_row(cfg, identifier, outcome.not_run, 0, outcome.why, here)
+                not_run[identifier] = pd.DataFrame([row])
+                what = f"{outcome.not_run}: {outcome.why}"
             else:
                 finished[identifier] = tidy(outcome.result, cfg, identifier, here)
                 store.save_run(identifier, *finished[identifier])
                 store.drop_checkpoints(training[identifier])
                 what = outcome.result.status if outcome.result.status == "ok" else outcome.result.note
-            save_tables(store, configs, finished, skipped, outdated)
+            save_tables(store, configs, finished, not_run, outdated)
             progress.done(identifier, f"[{done}/{len(pending)} done] run {outcome.index + 1}, {describe(cfg)}: {what}")
         progress.close()
-        table, residuals, _ = save_tables(store, configs, finished, skipped, outdated)
+        table, residuals, _ = save_tables(store, configs, finished, not_run, outdated)
         records.write_summary(table, store.directory, residuals, study.residual_tol, study.collapse_error,
                               study.claims)
         records.save_text(study.text, store.directory / "study.toml")
-    progress.print(f"{len(configs)} runs ({len(pending)} run now, {len(skipped)} skipped) in "
+    progress.print(f"{len(configs)} runs ({len(pending)} run now, {len(not_run)} not run to their end) in "
                    f"{duration(progress.elapsed())}; tables in {store.directory}/")
     return table
 
@@ -259,12 +259,13 @@ def load_runs(store: RunStore, stored: dict[str, str], set_aside: list[str]) -> 
     return loaded
 
 
-def save_tables(store: RunStore, configs: dict, finished: dict, skipped: dict, outdated: dict):
+def save_tables(store: RunStore, configs: dict, finished: dict, not_run: dict, outdated: dict):
     """The study's rows and residuals, in study order, from every run that has an outcome: this
-    code's, or else (until it is rerun) one computed by other code."""
+    code's, or else (until it is rerun) one computed by other code, or else the status row of one
+    that did not run to its end (skipped, killed)."""
     stored = {**outdated, **finished}
-    order = [i for i in configs if i in stored or i in skipped]
-    rows = pd.concat([stored[i][0] if i in stored else skipped[i] for i in order], ignore_index=True)
+    order = [i for i in configs if i in stored or i in not_run]
+    rows = pd.concat([stored[i][0] if i in stored else not_run[i] for i in order], ignore_index=True)
     records.save_table(rows, store.directory / "rows.parquet")
     tables = [rows]
     for k, name in enumerate(RunStore.EXTRA_TABLES, 1):

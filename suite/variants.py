@@ -81,6 +81,11 @@ def check_no_collisions(rows: pd.DataFrame, keys) -> None:
                                "runs that differ outside the variant's fields would be averaged as seeds")
 
 
+#: Statuses of runs that did not run to their end for reasons outside them (a backend not
+#: installed; a worker killed, by the out-of-memory killer say): not counted as seeds run.
+NOT_RUN = ("skipped", "killed")
+
+
 def outcomes(final: pd.DataFrame, runs: pd.DataFrame, collapse_error: float = COLLAPSE_ERROR) -> pd.DataFrame:
     """Per variant and mode, from each seed's final error (final: one row per variant, mode and seed
     that finished; runs: every run of the study, to count seeds that did not finish):
@@ -88,7 +93,7 @@ def outcomes(final: pd.DataFrame, runs: pd.DataFrame, collapse_error: float = CO
     over all seeds with an outcome, and
     mean and standard deviation over the trained seeds only (errors in %)."""
     check_no_collisions(final, ("variant", "mode", "seed"))
-    seeds_run = runs[runs["status"] != "skipped"].groupby("variant")["seed"].nunique()
+    seeds_run = runs[~runs["status"].isin(NOT_RUN)].groupby("variant")["seed"].nunique()
     table = []  # a row per variant and mode; none when no run finished
     for (variant, mode), group in final.groupby(["variant", "mode"], sort=False):
         errors = 100 * group["error"]

@@ -1,10 +1,12 @@
 """Sweeps that survive: resume, kill -9 anywhere, the lock, divergence, missing backends, Dask."""
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -384,11 +386,11 @@ class InThisProcess:
     def describe(self) -> str:
         return "this process"
 
-    def map(self, tasks, on_progress):
+    def map(self, tasks, on_progress, notify):
         from suite.executors import Outcome
         from suite.run import train_and_evaluate
         for index, (cfg, plan, checkpoint) in enumerate(tasks):
-            yield Outcome(index, None, f"{cfg.backend} is not installed") if cfg.backend == self.missing else \
+            yield Outcome(index, None, "skipped", f"{cfg.backend} is not installed") if cfg.backend == self.missing else \
                 Outcome(index, train_and_evaluate(cfg, plan=plan, checkpoint=checkpoint))
 
 
@@ -469,3 +471,99 @@ def test_a_sweep_from_an_edited_tree_into_a_clean_study_warns_once_and_goes_on(t
     rows = records.load_table(tmp_path / "tiny")
     assert rows.groupby("seed")["git_dirty"].unique().map(list).to_dict() == {0: [False], 1: [True]}
     assert warning not in sweep_here(seeds(0, 1, 2), tmp_path)  # the study is no longer clean
+
+
+KILLABLE = TINY.split("[[runs]]")[0].replace("epochs = 2", "epochs = 1") + """[[runs]]
+algorithm = "iep"
+lam = 1.0
+epochs = 40
+[[runs]]
+algorithm = "bp"
+seed = [0, 1]
+"""
+
+
+def test_a_worker_killed_by_the_os_costs_its_run_not_the_sweep(tmp_path):
+    """SIGKILL the worker mid-run, as the out-of-memory killer would: that run is recorded as killed,
+    the others finish, and the next sweep resumes it from its checkpoint to the uninterrupted table."""
+    study, results = write_study(tmp_path, KILLABLE), tmp_path / "results"
+    sweep = subprocess.Popen(sweep_command(study, results, "--workers", "1"), cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(results.glob("tiny/runs/*.checkpoint.npz")) and time.monotonic() < deadline:
+        time.sleep(0.002)
+    [worker] = [pid for pid, command in child_processes(sweep.pid).items() if "spawn_main" in command]
+    os.kill(worker, signal.SIGKILL)
+    out, err = sweep.communicate(timeout=120)
+    assert sweep.returncode == 0, err
+    rows = records.load_table(results / "tiny")
+    killed = rows[rows["status"] == "killed"]
+    assert len(killed) == 1 and killed["algorithm"].item() == "iep", out
+    assert "worker process was killed by SIGKILL (the kernel's out-of-memory killer" in killed["note"].item()
+    assert set(rows.loc[rows["algorithm"] == "bp", "status"]) == {"ok"}
+    assert "a worker process died; 2 unfinished runs go on in new worker processes" in out
+    assert re.search(r"\| killed +\|", (results / "tiny" / "summary.md").read_text())
+    again = run_sweep(study, results)
+    assert again.returncode == 0 and "2 of 3 runs already finished" in again.stdout and "resumed after epoch" in again.stdout
+    uninterrupted = run_sweep(study, tmp_path / "uninterrupted")
+    pd.testing.assert_frame_equal(comparable(records.load_table(results / "tiny")),
+                                  comparable(records.load_table(tmp_path / "uninterrupted" / "tiny")))
+
+
+def test_dask_runs_whose_worker_dies_are_recorded_as_killed_and_the_rest_finish(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    import dask
+    study = write_study(tmp_path, KILLABLE.replace("epochs = 40", "epochs = 400"))
+
+    def kill_the_first_busy_worker(scheduler):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            busy = [ws for ws in list(scheduler.workers.values()) if ws.processing]
+            if busy:
+                os.kill(busy[0].pid, signal.SIGKILL)
+                return
+            time.sleep(0.05)
+
+    # the first death fails the tasks the worker held (Dask counts those queued on it too)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                     dashboard_address=None) as cluster:
+        killer = threading.Thread(target=kill_the_first_busy_worker, args=(cluster.scheduler,))
+        killer.start()
+        assert main(["run", "--study", str(study), "--results", str(tmp_path / "r"), "--no-plots",
+                     "--executor", "dask", "--scheduler", cluster.scheduler_address, "--threads", "1"]) == 0
+        killer.join()
+    runs = records.load_table(tmp_path / "r" / "tiny").drop_duplicates("run_id")
+    killed = runs[runs["status"] == "killed"]
+    assert len(killed) >= 1 and killed["note"].str.startswith("the Dask workers running it died").all()
+    assert set(runs["status"]) == {"ok", "killed"} and len(runs) == 3
+
+
+def test_a_dask_sweep_with_no_worker_says_it_waits_for_one(monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    from suite import executors
+    monkeypatch.setattr(executors, "DASK_POLL_SECONDS", 0.2)
+    task = (RunConfig(dataset="synthetic", backend="numpy", sizes=(64, 16, 10), train_size=400), EvaluationPlan(), None)
+    with distributed.LocalCluster(n_workers=0, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            executors.DaskExecutor(cluster.scheduler_address) as executor:
+        notes = []
+
+        def notify(line):
+            notes.append(line)
+            cluster.scale(1)  # the worker the sweep waits for
+
+        [outcome] = executor.map([task], notify=notify)
+    assert notes == [f"waiting: no Dask worker is connected to {cluster.scheduler_address}; 1 run to go waits "
+                     "for one (start it with: dask worker ADDRESS)"]
+    assert outcome.result.status == "ok"
+
+
+def test_workers_that_die_before_taking_any_run_end_the_sweep_with_one_line():
+    from types import SimpleNamespace
+
+    from suite.executors import ExecutorError, LocalExecutor
+    processes = {11: SimpleNamespace(exitcode=1, join=lambda: None), 12: SimpleNamespace(exitcode=-15, join=lambda: None)}
+    with pytest.raises(ExecutorError) as err:
+        list(LocalExecutor._killed({0: "task"}, {}, processes, print))
+    assert str(err.value) == ("--executor local: the worker processes died before they could start a run (exited "
+                              "with code 1, was killed by SIGTERM)")
