@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import functools
 import sys
 from pathlib import Path
@@ -108,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ClaimError, BackendOptionError, DataError, ImportError, FileNotFoundError,
             StudyLocked, BadTable, ExecutorError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        stored = "; finished runs are stored, so run the same command again to resume" if args.command == "run" else ""
+        print(f"error: {err.filename or 'the disk'}: {err.strerror}: free some space{stored}", file=sys.stderr)
         return 2
     except MemoryError:
         print("error: out of memory for this configuration (its sizes, batch_size or train_size)", file=sys.stderr)

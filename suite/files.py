@@ -37,6 +37,11 @@ def atomic_write(path: Path, write) -> None:
         write(tmp)
         _fsync(tmp)
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        if err.errno and not err.filename:  # pyarrow's and others' errors name no file: this one
+            raise OSError(err.errno, os.strerror(err.errno), str(path)) from err
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

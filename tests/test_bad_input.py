@@ -88,3 +88,25 @@ def test_ctrl_c_is_one_line_that_says_how_to_resume(capsys, monkeypatch):
     assert capsys.readouterr().err == "interrupted: finished runs are stored; run the same command again to resume\n"
     assert cli.main(["table"]) == 130
     assert capsys.readouterr().err == "interrupted\n"  # nothing to resume
+
+
+def test_a_full_disk_while_the_tables_are_assembled_is_one_line_and_loses_no_finished_run(tmp_path, capsys,
+                                                                                           monkeypatch):
+    real = records.save_table
+
+    def full_disk(frame, path):  # the study's tables, not the runs' own files: the disk fills after a run
+        if path.parent.name != "runs":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return records.atomic_write(path, lambda tmp: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
+        return real(frame, path)
+
+    args = ["run", "--preset", "smoke", "--results", str(tmp_path / "r"), "--no-plots", "--threads", "1"]
+    monkeypatch.setattr(records, "save_table", full_disk)
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: {tmp_path}/r/smoke/rows.parquet: No space left on device: free some space; finished "
+                   "runs are stored, so run the same command again to resume\n")
+    assert not list((tmp_path / "r").rglob(".*.tmp"))
+    monkeypatch.setattr(records, "save_table", real)
+    assert cli.main(args) == 0
+    assert "1 of 12 runs already finished" in capsys.readouterr().out
