@@ -76,8 +76,15 @@ def _study_dirs(results: Path, names: list[str]) -> list[Path]:
     return dirs
 
 
+class _Parser(argparse.ArgumentParser):
+    """A bad command line is one line and exit 2, as every other bad input is (no usage block)."""
+
+    def error(self, message):
+        self.exit(2, f"error: {self.prog}: {message} (--help lists the options)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m suite", description=__doc__,
+    parser = _Parser(prog="python -m suite", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a study (default: the quick preset), store tables, draw figures")
