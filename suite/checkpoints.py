@@ -71,7 +71,9 @@ def _generator_state(value: Any, name: str) -> dict:
 def read(path: Path, template) -> Saved:
     """The checkpoint at path, its state's arrays shaped as template's leaves (the run's fresh
     state); BadCheckpoint when the file is not one this run can resume from whole."""
-    with open(path, "rb") as handle:  # OSError (a folder, no permission) is the environment's: raised
+    if path.is_dir():
+        raise BadCheckpoint("a folder, not a checkpoint file")
+    with open(path, "rb") as handle:  # another OSError (no permission) is the environment's: raised
         if not zipfile.is_zipfile(handle):  # np.load would take it for a pickle, and say so
             raise BadCheckpoint("not an .npz archive (empty, truncated or another kind of file)")
         handle.seek(0)

@@ -117,11 +117,13 @@ def main(argv: list[str] | None = None) -> int:
             StudyLocked, BadTable, ExecutorError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except OSError as err:
-        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+    except OSError as err:  # the disk or the folders: a full disk, a read-only folder, a file where a folder goes
+        full = err.errno in (errno.ENOSPC, errno.EDQUOT)
+        if not (full or err.filename):
             raise
         stored = "; finished runs are stored, so run the same command again to resume" if args.command == "run" else ""
-        print(f"error: {err.filename or 'the disk'}: {err.strerror}: free some space{stored}", file=sys.stderr)
+        remedy = "free some space" if full else "fix that path, or choose another --results"
+        print(f"error: {err.filename or 'the disk'}: {err.strerror}: {remedy}{stored}", file=sys.stderr)
         return 2
     except MemoryError:
         print("error: out of memory for this configuration (its sizes, batch_size or train_size)", file=sys.stderr)

@@ -130,6 +130,8 @@ def read_table(path: Path) -> pd.DataFrame:
     """A parquet file read through one open handle (BadTable, naming it, when it is not one). By
     path, pyarrow opens the file more than once, and a sweep replacing it meanwhile (atomic_write)
     can hand it parts of two versions."""
+    if path.is_dir():  # a folder where a run's file goes: the run is redone, not the sweep stopped
+        raise BadTable(path, "a folder, not a parquet table")
     with open(path, "rb") as handle:
         try:
             return pd.read_parquet(handle)

@@ -264,6 +264,9 @@ def diagnose(trainer: "Trainer", epoch: int) -> list[dict]:
             for quantity, values in found.items() for layer, value in enumerate(bk.to_numpy(values), 1)]
 
 
+# A run's own finite check (Diverged) reports a divergence in one line; numpy's overflow warnings
+# on the way there would only print its symptoms first.
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")
 def train_and_evaluate(cfg: RunConfig, dataset: datasets.Dataset | None = None, report: Report = no_report,
                        plan: EvaluationPlan = EvaluationPlan(), checkpoint: Path | None = None) -> RunResult:
     """Train cfg; rows for every checkpoint (epoch 0 is the untrained net) and the final extras.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from suite import cli, records
+from suite import cli, plots, records
 
 
 def files_under(root: Path) -> set:
@@ -45,9 +45,7 @@ def test_a_bad_study_or_results_folder_is_one_line(scratch, capsys, argv, messag
 
 
 def test_a_folder_that_cannot_be_written_still_prints_its_summary(tmp_path, capsys, monkeypatch):
-    shutil.copytree(Path(__file__).parent.parent / "results" / "quick", tmp_path / "quick",
-                    ignore=shutil.ignore_patterns("runs", "figures"))
-    before = {p: p.read_bytes() for p in (tmp_path / "quick").iterdir()}
+    before = {p: p.read_bytes() for p in quick_tables(tmp_path).iterdir()}
 
     def read_only(path, write):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
@@ -57,6 +55,29 @@ def test_a_folder_that_cannot_be_written_still_prints_its_summary(tmp_path, caps
     out, err = capsys.readouterr()
     assert "## Final test error of each variant" in out and "summary.md not rewritten (Read-only file system)" in err
     assert {p: p.read_bytes() for p in (tmp_path / "quick").iterdir()} == before
+
+
+def quick_tables(tmp_path: Path) -> Path:
+    shutil.copytree(Path(__file__).parent.parent / "results" / "quick", tmp_path / "quick",
+                    ignore=shutil.ignore_patterns("runs", "figures"))
+    return tmp_path / "quick"
+
+
+def test_figures_that_cannot_be_written_are_one_line(tmp_path, capsys, monkeypatch):
+    quick = quick_tables(tmp_path)
+    (quick / "figures").write_text("a file where the figures folder goes")
+    assert cli.main(["plot", "--results", str(tmp_path), "quick"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {quick}/figures: File exists: fix that path, or choose another --results\n"
+    (quick / "figures").unlink()
+
+    def read_only(path, write):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    monkeypatch.setattr(plots, "atomic_write", read_only)
+    assert cli.main(["plot", "--results", str(tmp_path), "quick"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {quick}/figures/") and "Read-only file system" in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("argv, message", [

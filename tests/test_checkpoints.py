@@ -76,13 +76,23 @@ BAD = {
     "arrays of another net": lambda valid, tmp: with_meta(valid, tmp, leaves=2),
     "a malformed generator state": lambda valid, tmp: with_meta(valid, tmp, order_rng={"bit_generator": "PCG64"}),
     "rows that are not rows": lambda valid, tmp: with_meta(valid, tmp, rows="x"),
+    "a folder": lambda valid, tmp: None,
 }
+
+
+def put(path: Path, content: bytes | None) -> None:
+    """A file of content where a run's file goes; a folder there when content is None."""
+    if content is None:
+        path.mkdir()
+        (path / "inside").write_text("x")
+    else:
+        path.write_bytes(content)
 
 
 @pytest.mark.parametrize("case", BAD)
 def test_a_bad_checkpoint_is_set_aside_and_its_run_starts_over(tmp_path, fresh, valid, case):
     checkpoint = tmp_path / NAME
-    checkpoint.write_bytes(BAD[case](valid, tmp_path))
+    put(checkpoint, BAD[case](valid, tmp_path))
     result, messages = run_with(checkpoint)
     assert not (tmp_path / "ran").exists(), "reading the checkpoint ran its code"
     set_aside = [m for m in messages if m.startswith("set aside")]
@@ -135,11 +145,11 @@ def stored_run_bytes(runs: Path, first: Path, case: str) -> bytes:
     """A bad stand-in for the first run's rows file."""
     other = next(p for p in sorted(runs.glob("*.rows.parquet")) if p != first)
     return {"empty": b"", "truncated": first.read_bytes()[:200], "random bytes": np.random.default_rng(1).bytes(999),
-            "another run's": other.read_bytes(),
+            "another run's": other.read_bytes(), "a folder": None,
             "another schema": pd.read_parquet(first).drop(columns=["error", "isa"]).to_parquet()}[case]
 
 
-@pytest.mark.parametrize("case", ["empty", "truncated", "random bytes", "another run's", "another schema"])
+@pytest.mark.parametrize("case", ["empty", "truncated", "random bytes", "another run's", "another schema", "a folder"])
 def test_a_bad_stored_run_is_set_aside_and_only_that_run_runs_again(tmp_path, capsys, case):
     study = tmp_path / "two.toml"
     study.write_text(TWO_RUNS)
@@ -148,7 +158,9 @@ def test_a_bad_stored_run_is_set_aside_and_only_that_run_runs_again(tmp_path, ca
     runs = tmp_path / "r" / "two" / "runs"
     before = records.load_table(tmp_path / "r" / "two")
     first = sorted(runs.glob("*.rows.parquet"))[0]
-    first.write_bytes(stored_run_bytes(runs, first, case))
+    content = stored_run_bytes(runs, first, case)
+    first.unlink()
+    put(first, content)
     capsys.readouterr()
     assert cli.main(args) == 0
     out = capsys.readouterr().out
