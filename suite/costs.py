@@ -4,6 +4,10 @@ IEP's initializer reaches, from each run's last checkpoint (every mode at every 
 Errors are medians over a variant's trained seeds; a seed that did not train never counts. EP is
 measured at a ladder of budgets, so the budget it needs to reach an error is known only to lie
 between the first rung that reaches it and the rung below: a ratio is given with both.
+
+The choices (the matched error, the cheapest budget reaching it, the best error) are made on the
+validation split and the test errors at them reported, so that no test error picks what is reported
+on test. A study that evaluated its ladder on test only chooses on test, and its tables say so.
 """
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ from . import records, variants
 
 KIND_NAMES = {"relax": "relax@T from zeros", "ff": "ff", "ff+relax": "ff+relax@T"}
 MATCH_TOLERANCE = 0.5  # percentage points: errors this close count as matched
+#: Budgets, matched errors and best errors are chosen on one split and reported on another.
+CHOOSING, REPORTING = "validation", "test"
 
 
 def series_label(row) -> str:
@@ -37,32 +43,80 @@ def with_outcome(rows: pd.DataFrame, collapse_error: float) -> pd.DataFrame:
 
 
 def cost_points(rows: pd.DataFrame, collapse_error: float = variants.COLLAPSE_ERROR) -> pd.DataFrame:
-    """Final test error per run, mode and budget T (IEP's relax from zeros left out)."""
-    final = with_outcome(records.final_rows(rows), collapse_error)
+    """Final error per run, split, mode and budget T on the choosing and the reporting split (IEP's
+    relax from zeros left out)."""
+    final = with_outcome(records.final_rows(rows, (CHOOSING, REPORTING)), collapse_error)
     return final[~((final["algorithm"] == "iep") & (final["mode_kind"] == "relax"))]
 
 
-class Match(NamedTuple):
-    """The best median error both EP and IEP reach, and the cheapest series of each that reaches
-    it; without a trained EP seed, IEP's best error and ep_series None."""
+def choosing_split(points: pd.DataFrame) -> str:
+    """The split that chooses: validation where the ladder was evaluated there too (every reported
+    point has its validation twin); else the reporting split, for a study whose ladder was
+    evaluated on test only (the table and figures then say it chose on test)."""
+    def keys(split):
+        return set(map(tuple, points.loc[points["split"] == split, ["run_id", "mode"]].to_numpy()))
+    reported = keys(REPORTING)
+    return CHOOSING if reported and reported <= keys(CHOOSING) else REPORTING
+
+
+class Point(NamedTuple):
+    """A series at one budget: its median error over trained seeds on the split that chose it, and
+    on the reporting split at the same series and budget (NaN: not measured there)."""
+    series: str
+    mult_adds: float
     error: float  # %
-    iep_series: str
-    iep_mult_adds: float
-    ep_series: str | None
-    ep_mult_adds: float | None
-    best_iep: float  # each algorithm's best median error, %
-    best_ep: float | None
+    reported: float  # %
+
+
+class Medians(NamedTuple):
+    """One algorithm's median errors over trained seeds per (series, multiply-adds): on the split
+    that chooses, and on the one that reports."""
+    choosing: pd.Series
+    reporting: pd.Series
+
+    def point(self, key: tuple[str, float]) -> Point:
+        return Point(*key, self.choosing[key], self.reporting.get(key, math.nan))
+
+    def best(self) -> Point:
+        return self.point(self.choosing.idxmin())
+
+
+def medians(points: pd.DataFrame, split: str) -> tuple[pd.Series, pd.Series]:
+    """EP's and IEP's median error on one split over trained seeds per (series, multiply-adds)."""
+    here = points[points["trained"] & (points["split"] == split)]
+    found = here.groupby(["algorithm", "series", "mult_adds"])["error %"].median()
+    algorithms = set(found.index.get_level_values("algorithm"))
+    return tuple(found[name] if name in algorithms else pd.Series(dtype=float) for name in ("ep", "iep"))
+
+
+def both_medians(points: pd.DataFrame) -> tuple[Medians, Medians, str]:
+    """EP's and IEP's Medians, and the split that chose."""
+    chosen_on = choosing_split(points)
+    (ep, iep), (ep_reported, iep_reported) = medians(points, chosen_on), medians(points, REPORTING)
+    return Medians(ep, ep_reported), Medians(iep, iep_reported), chosen_on
+
+
+class Match(NamedTuple):
+    """The best median error both EP and IEP reach on the choosing split, the cheapest point of
+    each that reaches it, and each one's best point; without a trained EP seed, IEP's best error
+    and ep None."""
+    error: float  # %, on chosen_on
+    iep: Point
+    ep: Point | None
+    best_iep: Point
+    best_ep: Point | None
     ep_below: float | None = None  # EP's true cost to reach the error lies above this (rung_below)
+    chosen_on: str = REPORTING
 
     @property
     def ratio(self) -> float:
         """EP's multiply-adds over IEP's at the matched error (inf: EP trained no seed)."""
-        return math.inf if self.ep_mult_adds is None else self.ep_mult_adds / self.iep_mult_adds
+        return math.inf if self.ep is None else self.ep.mult_adds / self.iep.mult_adds
 
     @property
     def ratio_above(self) -> float | None:
         """The ratio lies above this: at its rung below, EP had not reached the error (None: no rung below)."""
-        return None if self.ep_below is None else self.ep_below / self.iep_mult_adds
+        return None if self.ep_below is None else self.ep_below / self.iep.mult_adds
 
 
 def rung_below(ep: pd.Series, error: float) -> float | None:
@@ -80,57 +134,56 @@ def rung_below(ep: pd.Series, error: float) -> float | None:
     return min(bounds, default=None)
 
 
-def cheapest(medians: pd.Series, error: float) -> tuple[str, float]:
-    """(series, multiply-adds) of the cheapest budget whose median error is within the tolerance;
-    among equally cheap ones (every variant's ff), the most accurate."""
-    reaching = medians[medians <= error + MATCH_TOLERANCE]
-    return min(reaching.index, key=lambda key: (key[1], reaching[key]))
-
-
-def medians(points: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """EP's and IEP's median error over trained seeds per (series, multiply-adds); empty if none."""
-    found = points[points["trained"]].groupby(["algorithm", "series", "mult_adds"])["error %"].median()
-    algorithms = set(found.index.get_level_values("algorithm"))
-    return tuple(found[name] if name in algorithms else pd.Series(dtype=float) for name in ("ep", "iep"))
+def cheapest(found: Medians, error: float) -> Point:
+    """The cheapest point whose median error is within the tolerance of error; among equally cheap
+    ones (every variant's ff), the most accurate."""
+    reaching = found.choosing[found.choosing <= error + MATCH_TOLERANCE]
+    return found.point(min(reaching.index, key=lambda key: (key[1], reaching[key])))
 
 
 def matched(points: pd.DataFrame) -> Match | None:
     """The match among cost points (of one panel or depth); None without a trained IEP seed."""
-    ep, iep = medians(points)
-    if iep.empty:
+    ep, iep, chosen_on = both_medians(points)
+    if iep.choosing.empty:
         return None
-    if ep.empty:
-        return Match(iep.min(), *cheapest(iep, iep.min()), None, None, iep.min(), None)
-    error = max(ep.min(), iep.min())
-    return Match(error, *cheapest(iep, error), *cheapest(ep, error), iep.min(), ep.min(), rung_below(ep, error))
+    if ep.choosing.empty:
+        best = iep.best()
+        return Match(best.error, cheapest(iep, best.error), None, best, None, None, chosen_on)
+    error = max(ep.choosing.min(), iep.choosing.min())
+    return Match(error, cheapest(iep, error), cheapest(ep, error), iep.best(), ep.best(),
+                 rung_below(ep.choosing, error), chosen_on)
 
 
 class Saving(NamedTuple):
-    """An IEP mode and budget, its median error, and EP's cheapest budget reaching that error."""
-    iep_series: str
-    iep_mult_adds: float
-    error: float  # %
-    ep_mult_adds: float | None  # None: no trained EP budget reaches the error
+    """An IEP point, and EP's cheapest point reaching its error on the choosing split."""
+    iep: Point
+    ep: Point | None  # None: no trained EP budget reaches the error
     ep_below: float | None = None  # EP's true cost to reach the error lies above this (rung_below)
+    chosen_on: str = REPORTING
 
-    ratio = Match.ratio
+    @property
+    def ratio(self) -> float:
+        return math.inf if self.ep is None else self.ep.mult_adds / self.iep.mult_adds
+
     ratio_above = Match.ratio_above
 
 
 def largest_saving(points: pd.DataFrame, collapse_error: float = variants.COLLAPSE_ERROR) -> Saving | None:
-    """Over IEP's modes and budgets whose median error is below collapse_error (a net that has
-    learned) and that EP from zeros also reaches (any, if no EP seed trained), the one for which EP
-    needs the most multiply-adds relative to it to reach its error; None without such a point."""
-    ep, iep = medians(points)
-    iep = iep[iep < 100 * collapse_error]
-    if len(ep):  # an error EP never reaches is a difference in accuracy, not in cost
-        iep = iep[iep + MATCH_TOLERANCE >= ep.min()]
+    """Over IEP's modes and budgets whose median error on the choosing split is below collapse_error
+    (a net that has learned) and that EP from zeros also reaches (any, if no EP seed trained), the
+    one for which EP needs the most multiply-adds relative to it to reach its error; None without
+    such a point."""
+    ep, iep, chosen_on = both_medians(points)
+    candidates = iep.choosing[iep.choosing < 100 * collapse_error]
+    if len(ep.choosing):  # an error EP never reaches is a difference in accuracy, not in cost
+        candidates = candidates[candidates + MATCH_TOLERANCE >= ep.choosing.min()]
     savings = []
-    for (series, mult_adds), error in iep.items():
-        reaching = ep[ep <= error + MATCH_TOLERANCE]
-        ep_mult_adds = min(reaching.index.get_level_values("mult_adds")) if len(reaching) else None
-        savings.append(Saving(series, mult_adds, error, ep_mult_adds, rung_below(ep, error) if len(reaching) else None))
-    return max(savings, key=lambda saving: (saving.ratio, -saving.error), default=None)
+    for key, error in candidates.items():
+        reaching = ep.choosing[ep.choosing <= error + MATCH_TOLERANCE]
+        ep_point = ep.point(min(reaching.index, key=lambda k: k[1])) if len(reaching) else None
+        below = rung_below(ep.choosing, error) if len(reaching) else None
+        savings.append(Saving(iep.point(key), ep_point, below, chosen_on))
+    return max(savings, key=lambda saving: (saving.ratio, -saving.iep.error), default=None)
 
 
 def bracket(found: Match | Saving, of: str = "") -> str:
@@ -140,19 +193,28 @@ def bracket(found: Match | Saving, of: str = "") -> str:
     return f"{found.ratio:.3g}x{of}{above}"
 
 
+def chosen_words(chosen_on: str) -> str:
+    """How a figure or table names the splits: 'chosen on validation, test error reported'."""
+    return (f"chosen on {chosen_on}, {REPORTING} error reported" if chosen_on != REPORTING else
+            f"chosen and reported on {REPORTING}: this study evaluated its ladder on {REPORTING} only")
+
+
 def describe(match: Match | None, saving: Saving | None = None) -> str:
     """The match (and the largest saving) in words, for a figure."""
     if match is None:
         return ""
-    if match.ep_series is None:
-        text = (f"no EP seed trained; {match.iep_series}\nreaches {match.error:.1f}% test error (median) "
-                f"at {match.iep_mult_adds:,.0f} multiply-adds")
+    if match.ep is None:
+        text = (f"no EP seed trained; {match.iep.series}\nreaches {match.error:.1f}% {match.chosen_on} error "
+                f"(median) at {match.iep.mult_adds:,.0f} multiply-adds")
     else:
-        text = (f"at {match.error:.1f}% test error (median, the best both reach):\n{match.ep_series}\nneeds "
-                f"{bracket(match)} the multiply-adds of\n{match.iep_series}")
-    if saving is not None and saving.ep_mult_adds is not None and saving.ratio > match.ratio:
-        text += (f"\nlargest saving: to reach {saving.error:.1f}%, as IEP's {saving.iep_series.split(': ')[-1]} "
-                 f"\ndoes at {saving.iep_mult_adds:,.0f}, EP needs {bracket(saving, ' that')}")
+        text = (f"at {match.error:.1f}% {match.chosen_on} error (median, the best both reach):\n{match.ep.series}\n"
+                f"needs {bracket(match)} the multiply-adds of\n{match.iep.series}")
+    if match.chosen_on != REPORTING:
+        text += f"\n({REPORTING} error there: " + (f"EP {match.ep.reported:.1f}%, " if match.ep else "") + \
+            f"IEP {match.iep.reported:.1f}%)"
+    if saving is not None and saving.ep is not None and saving.ratio > match.ratio:
+        text += (f"\nlargest saving: to reach {saving.iep.error:.1f}%, as IEP's {saving.iep.series.split(': ')[-1]} "
+                 f"\ndoes at {saving.iep.mult_adds:,.0f}, EP needs {bracket(saving, ' that')}")
     return text
 
 
@@ -160,23 +222,37 @@ def count(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
+def errors(point: Point | None, chosen_on: str) -> str:
+    """A point's median error as a table cell: '2.10 (test 2.25)' where validation chose."""
+    if point is None:
+        return "-"
+    return f"{point.error:.2f}" + (f" ({REPORTING} {point.reported:.2f})" if chosen_on != REPORTING else "")
+
+
 def table(rows: pd.DataFrame, collapse_error: float = variants.COLLAPSE_ERROR) -> pd.DataFrame:
-    """One line per depth where IEP trained: the match and its ratio."""
+    """One line per depth where IEP trained: the match and its ratio, chosen on validation where the
+    ladder was evaluated there (the test errors at those choices beside them)."""
     points = cost_points(rows, collapse_error)
     lines = []
     for depth, here in points.groupby("depth"):
         match, saving = matched(here), largest_saving(here, collapse_error)
-        if match is not None:
-            lines.append({"hidden layers": depth, "matched error %": round(match.error, 2),
-                          "EP (cheapest there)": match.ep_series or "no seed trained",
-                          "EP multiply-adds": count(match.ep_mult_adds), "IEP (cheapest there)": match.iep_series,
-                          "IEP multiply-adds": count(match.iep_mult_adds), "EP / IEP": f"{match.ratio:.3g}",
-                          "rung below / IEP": "-" if match.ratio_above is None else f"{match.ratio_above:.3g}",
-                          "best median % (EP / IEP)": f"{'-' if match.best_ep is None else f'{match.best_ep:.2f}'}"
-                                                      f" / {match.best_iep:.2f}",
-                          "largest saving (IEP mode: median %)": "-" if saving is None else
-                          f"{saving.iep_series.split(': ')[-1]} at {count(saving.iep_mult_adds)}: {saving.error:.2f}",
-                          "EP / IEP there": "-" if saving is None else f"{saving.ratio:.3g}",
-                          "EP's rung below / IEP": "-" if saving is None or saving.ratio_above is None else
-                          f"{saving.ratio_above:.3g}"})
+        if match is None:
+            continue
+        chosen_on = match.chosen_on
+        lines.append({"hidden layers": depth, "chosen on": chosen_on,
+                      "matched error %": round(match.error, 2),
+                      "EP (cheapest there)": match.ep.series if match.ep else "no seed trained",
+                      "EP multiply-adds": count(match.ep and match.ep.mult_adds),
+                      "EP error %": errors(match.ep, chosen_on), "IEP (cheapest there)": match.iep.series,
+                      "IEP multiply-adds": count(match.iep.mult_adds), "IEP error %": errors(match.iep, chosen_on),
+                      "EP / IEP": f"{match.ratio:.3g}",
+                      "rung below / IEP": "-" if match.ratio_above is None else f"{match.ratio_above:.3g}",
+                      "best median % (EP / IEP)": f"{errors(match.best_ep, chosen_on)} / "
+                                                  f"{errors(match.best_iep, chosen_on)}",
+                      "largest saving (IEP mode at multiply-adds: median %)": "-" if saving is None else
+                      f"{saving.iep.series.split(': ')[-1]} at {count(saving.iep.mult_adds)}: "
+                      f"{errors(saving.iep, chosen_on)}",
+                      "EP / IEP there": "-" if saving is None else f"{saving.ratio:.3g}",
+                      "EP's rung below / IEP": "-" if saving is None or saving.ratio_above is None else
+                      f"{saving.ratio_above:.3g}"})
     return pd.DataFrame(lines)

@@ -90,10 +90,11 @@ def headline(rows: pd.DataFrame, out: Path, x: str, name: str, collapse_error: f
     points = cost_points(rows, collapse_error)
     order = list(dict.fromkeys(points["series"]))  # the study's order: T_neg 1, 2, 4, 10, not 1, 10, 2
     for fig, ax, here, last in _panels(points, height=legend_height(order, 5.4)):
+        shown = here[here["split"] == costs.REPORTING]
         if x == "mult_adds":  # the cost is exact, so seeds share x: the band runs over seeds
-            draw_outcomes(ax, here, x, order, last)
+            draw_outcomes(ax, shown, x, order, last)
         else:  # measured seconds differ per seed: a point per seed, the line through the medians
-            draw_outcomes(ax, here, x, order, last, estimator=None)
+            draw_outcomes(ax, shown, x, order, last, estimator=None)
         ax.set(xscale="log", yscale="log")
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("multiply-adds per sample (log)" if x == "mult_adds" else
@@ -101,7 +102,10 @@ def headline(rows: pd.DataFrame, out: Path, x: str, name: str, collapse_error: f
         ax.set_ylabel("test error, % (log)")
         ax.grid(True, which="both", alpha=0.3)
         if x == "mult_adds":
-            words = costs.describe(costs.matched(here), costs.largest_saving(here, collapse_error))
+            match = costs.matched(here)
+            words = costs.describe(match, costs.largest_saving(here, collapse_error))
+            if match is not None:
+                words += f"\n({costs.chosen_words(match.chosen_on)})"
             ax.text(0.5, -0.22, words, transform=ax.transAxes, fontsize=8, ha="center", va="top",
                     bbox=dict(facecolor="white", alpha=0.8, edgecolor="0.7"))
         if last:

@@ -168,10 +168,10 @@ def load_table(directory: Path, name: str = "rows") -> pd.DataFrame:
 OUTCOME_STATUSES = ("ok", "collapsed")
 
 
-def final_rows(rows: pd.DataFrame, split: str = "test") -> pd.DataFrame:
-    """Each run's last checkpoint on one split (a collapsed run's: where it was stopped)."""
+def final_rows(rows: pd.DataFrame, splits: tuple[str, ...] = ("test",)) -> pd.DataFrame:
+    """Each run's last checkpoint on these splits (a collapsed run's: where it was stopped)."""
     last = rows.groupby("run_id")["epoch"].transform("max")
-    return rows[(rows["epoch"] == last) & (rows["split"] == split) & rows["status"].isin(OUTCOME_STATUSES)]
+    return rows[(rows["epoch"] == last) & rows["split"].isin(splits) & rows["status"].isin(OUTCOME_STATUSES)]
 
 
 def primary_mode(row) -> bool:
@@ -297,10 +297,13 @@ def summary_report(rows: pd.DataFrame, residuals: pd.DataFrame | None = None, to
     from . import costs  # here, not at the top: costs builds on this module
     matched = costs.table(rows, collapse_error)
     if not matched.empty:
-        text += ("\n## Inference cost at matched error, per depth\n\nAt the best median test error that both EP "
+        text += ("\n## Inference cost at matched error, per depth\n\nAt the best median error that both EP "
                  "from zeros and IEP reach (trained seeds; within "
                  f"{costs.MATCH_TOLERANCE:g} points), the cheapest mode of each that reaches it, from the last "
-                 "checkpoint's ladder, and how many times IEP's multiply-adds per sample EP needs.\n\n"
+                 "checkpoint's ladder, and how many times IEP's multiply-adds per sample EP needs. The split "
+                 f"in `chosen on` picks the errors, budgets and best errors; where it is {costs.CHOOSING}, each "
+                 f"error is followed by the {costs.REPORTING} error at the same choice, which is what to report. "
+                 f"A study whose ladder was evaluated on {costs.REPORTING} only chose on it.\n\n"
                  + matched.to_markdown(index=False) + "\n")
     if residuals is not None and not residuals.empty:
         text += ("\n## Fixed-point convergence at the last checkpoint (up to 1,000 images of the first ladder split)\n\n"

@@ -52,7 +52,7 @@ class EvaluationPlan(NamedTuple):
     abort_if_error_above at an evaluated epoch from abort_after_epoch on (None: never)."""
     checkpoints: tuple[int, ...] = ()
     ladder: tuple[int, ...] = ()
-    splits: tuple[str, ...] = ("test",)
+    splits: tuple[str, ...] = ("validation", "test")
     residual_steps: int = 0
     timing_repeats: int = 3
     abort_if_error_above: float | None = None

@@ -48,7 +48,8 @@ class Study:
     runs: tuple[RunConfig, ...]
     ladder: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
     checkpoints: tuple[int, ...] = ()  # epochs to evaluate at (empty: every epoch; the last always)
-    ladder_splits: tuple[str, ...] = ("test",)
+    # validation chooses the budgets and matched errors that test then reports (suite.costs)
+    ladder_splits: tuple[str, ...] = ("validation", "test")
     residual_steps: int = 64
     residual_tol: float = 1e-3
     timing_repeats: int = 3  # timed passes per inference measurement (the median is kept)
@@ -171,7 +172,7 @@ def from_dict(data: dict, source: str, text: str = "") -> Study:
     if not isinstance(checkpoints, list) or not all(_whole(e, 1) for e in checkpoints):
         _error(source, "checkpoints", f"{checkpoints!r} is not allowed; give a list of epochs >= 1 "
                "(empty: every epoch)")
-    splits = data.get("ladder_splits", ["test"])
+    splits = data.get("ladder_splits", list(Study.ladder_splits))
     if not isinstance(splits, list) or not splits or any(s not in SPLITS for s in splits):
         _error(source, "ladder_splits", f"{splits!r} is not allowed; choose from {', '.join(SPLITS)}")
     residual_steps = data.get("residual_steps", 64)

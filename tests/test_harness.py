@@ -47,10 +47,12 @@ def test_row_schema(smoke_results):
     # a row per (run, checkpoint, split, mode): no duplicates, every checkpoint 0..epochs present
     assert not rows.duplicated(["run_id", "epoch", "split", "mode"]).any()
     assert sorted(rows["epoch"].unique()) == [0, 1, 2]
-    # the ladder is evaluated at the last checkpoint, on the test split only
-    ep = rows[(rows["algorithm"] == "ep") & (rows["epoch"] == 2)]
-    assert set(ep[ep["split"] == "test"]["mode"]) == {f"relax@{t}" for t in (1, 2, 4, 8)}
-    assert set(ep[ep["split"] == "validation"]["mode"]) == {"relax@8"}
+    # the ladder is evaluated at the last checkpoint only, on validation (to choose) and test (to report)
+    ep = rows[rows["algorithm"] == "ep"]
+    for split in ("validation", "test"):
+        assert set(ep[(ep["split"] == split) & (ep["epoch"] == 2)]["mode"]) == {f"relax@{t}" for t in (1, 2, 4, 8)}
+    assert set(ep[(ep["split"] == "validation") & (ep["epoch"] == 1)]["mode"]) == {"relax@8"}
+    assert set(ep[ep["split"] == "train"]["mode"]) == {"relax@8"}
     iep = rows[(rows["algorithm"] == "iep") & (rows["epoch"] == 2) & (rows["split"] == "test")]
     assert {"ff", "ff+relax@1", "ff+relax@8", "relax@8"} <= set(iep["mode"])
     assert (rows["error"].between(0, 1)).all() and (rows["mult_adds"] > 0).all()
@@ -87,40 +89,71 @@ def test_plot_without_results_says_what_to_do(tmp_path, capsys):
     assert "run a study first" in capsys.readouterr().err
 
 
+def cost_point(algorithm, series, mult_adds, error, trained=True, seed=0, split="test"):
+    return dict(algorithm=algorithm, series=series, mult_adds=mult_adds, trained=trained, seed=seed, split=split,
+                run_id=f"{series} {seed}", mode=f"T={mult_adds}", **{"error %": error})
+
+
+COST_POINTS = pd.DataFrame([
+    cost_point("iep", "IEP: ff", 100, 5.0), cost_point("iep", "IEP: ff+relax@T", 200, 4.0),
+    cost_point("ep", "EP: relax@T", 150, 20.0), cost_point("ep", "EP: relax@T", 800, 4.2),
+    cost_point("ep", "EP: relax@T", 800, 4.4, seed=1),
+    cost_point("ep", "EP: relax@T", 800, 90.0, trained=False, seed=2), cost_point("ep", "EP: relax@T", 1600, 3.0)])
+
+
 def test_savings_ratio_at_matched_error():
     """Medians over trained seeds; a seed that did not train never counts; both variants are named."""
-    def point(algorithm, series, mult_adds, error, trained=True, seed=0):
-        return dict(algorithm=algorithm, series=series, mult_adds=mult_adds, trained=trained, seed=seed,
-                    **{"error %": error})
-    points = pd.DataFrame([
-        point("iep", "IEP: ff", 100, 5.0), point("iep", "IEP: ff+relax@T", 200, 4.0),
-        point("ep", "EP: relax@T", 150, 20.0), point("ep", "EP: relax@T", 800, 4.2),
-        point("ep", "EP: relax@T", 800, 4.4, seed=1), point("ep", "EP: relax@T", 800, 90.0, trained=False, seed=2),
-        point("ep", "EP: relax@T", 1600, 3.0)])
+    points = COST_POINTS
     # both reach 4.0%; EP first does (median 4.3, within 0.5 points) at 800, IEP at 200
     assert costs.describe(costs.matched(points)) == ("at 4.0% test error (median, the best both reach):\nEP: relax@T\n"
-                                          "needs 4x (more than 0.75x) the multiply-adds of\nIEP: ff+relax@T")
+                                                     "needs 4x (more than 0.75x) the multiply-adds of\nIEP: ff+relax@T")
     worse_ep = points[points["mult_adds"] < 1000]
     assert "at 4.3% test error" in costs.describe(costs.matched(worse_ep))  # EP's best median bounds the match
-    assert (costs.matched(worse_ep).best_iep, costs.matched(worse_ep).best_ep) == pytest.approx((4.0, 4.3))
+    best = costs.matched(worse_ep)
+    assert (best.best_iep.error, best.best_ep.error) == pytest.approx((4.0, 4.3))
     no_ep = costs.matched(points[(points["algorithm"] == "iep") | ~points["trained"]])
-    assert no_ep.ep_series is None and no_ep.ratio == float("inf") and no_ep.error == 4.0
+    assert no_ep.ep is None and no_ep.ratio == float("inf") and no_ep.error == 4.0
     assert costs.describe(no_ep).startswith("no EP seed trained; IEP: ff+relax@T\nreaches 4.0% test error")
     assert costs.matched(points[points["algorithm"] == "ep"]) is None
     # IEP's ff (5.0% at 100) is what EP needs most to match: 800 multiply-adds (median 4.3%), 8x; at its
     # rung below (150) EP is at 20%, so the ladder puts the ratio between 1.5x and 8x
     saving = costs.largest_saving(points)
-    assert saving == ("IEP: ff", 100, 5.0, 800, 150) and saving.ratio == 8 and saving.ratio_above == 1.5
+    assert (saving.iep[:3], saving.ep.mult_adds, saving.ep_below) == (("IEP: ff", 100, 5.0), 800, 150)
+    assert saving.ratio == 8 and saving.ratio_above == 1.5
     assert costs.describe(costs.matched(points), saving).endswith("EP needs 8x that (more than 1.5x)")
     cheapest_rung = costs.largest_saving(points[points["mult_adds"] != 150])
     assert cheapest_rung.ep_below is None and costs.bracket(cheapest_rung) == "8x"
     # two EP variants measured at other budgets: each has its own rung below, and the bound is the least
     other = pd.concat([points[points["mult_adds"] != 150], pd.DataFrame([
-        point("ep", "EP: relax@T", 300, 25.0), point("ep", "EP T=2: relax@T", 150, 20.0),
-        point("ep", "EP T=2: relax@T", 400, 30.0), point("ep", "EP T=2: relax@T", 1000, 4.0)])])
-    assert costs.largest_saving(other)[3:] == (800, 300)  # not 400: EP T=2 was never measured at 300
-    assert costs.rung_below(costs.medians(other)[0], 2.0) == 1000  # no variant reaches it: the least largest budget
+        cost_point("ep", "EP: relax@T", 300, 25.0), cost_point("ep", "EP T=2: relax@T", 150, 20.0),
+        cost_point("ep", "EP T=2: relax@T", 400, 30.0), cost_point("ep", "EP T=2: relax@T", 1000, 4.0)])])
+    assert (costs.largest_saving(other).ep.mult_adds, costs.largest_saving(other).ep_below) == (800, 300)  # not 400
+    ep_medians = costs.medians(other, "test")[0]
+    assert costs.rung_below(ep_medians, 2.0) == 1000  # no variant reaches it: the least largest budget
     assert costs.largest_saving(points[points["algorithm"] == "iep"]).ratio == float("inf")  # no EP seed at all
+
+
+def test_cost_choices_are_made_on_validation_and_reported_on_test():
+    """With the ladder on validation too, validation picks the matched error and the budgets, and the
+    test errors at those picks are reported; test errors never move a choice."""
+    validation = COST_POINTS.assign(split="validation")
+    # on test, EP at 800 is far better (1.0%): a choice made on test would match at IEP's 4.0% with 800
+    test = COST_POINTS.assign(**{"error %": COST_POINTS["error %"].where(COST_POINTS["mult_adds"] != 800, 1.0)})
+    both = pd.concat([validation, test])
+    match = costs.matched(both)
+    assert match.chosen_on == "validation" and match.error == 4.0
+    assert (match.ep.mult_adds, match.ep.error, match.ep.reported) == (800, pytest.approx(4.3), 1.0)
+    assert (match.iep.mult_adds, match.iep.reported) == (200, 4.0)
+    flipped = costs.matched(pd.concat([validation, test.assign(**{"error %": 50.0 - test["error %"]})]))
+
+    def choice(found):
+        return found.error, found.ep[:3], found.iep[:3], found.best_ep[:3], found.best_iep[:3], found.ep_below
+    assert choice(flipped) == choice(match) and flipped.ep.reported == 49.0  # other test errors: the same choices
+    assert "(test error there: EP 1.0%, IEP 4.0%)" in costs.describe(match)
+    assert costs.matched(test).chosen_on == "test"  # a ladder on test only: chosen there, and said so
+    assert "test only" in costs.chosen_words("test")
+    # a ladder on validation for some runs only: not every reported point has its twin, so test chooses
+    assert costs.matched(pd.concat([validation.iloc[1:], test])).chosen_on == "test"
 
 
 BAD_STUDIES = [
