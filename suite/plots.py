@@ -50,7 +50,7 @@ def draw_outcomes(ax, data: pd.DataFrame, x: str, order, last: bool, estimator="
 
 def not_trained(rows: pd.DataFrame, collapse_error: float) -> str:
     """What makes a seed one that did not train, as a caption says it."""
-    stopped = " or stopped early as collapsed" if (rows["status"] == "collapsed").any() else ""
+    stopped = " or stopped early by the abort rule" if rows["status"].isin(variants.STOPPED_EARLY).any() else ""
     return f"final error >= {100 * collapse_error:g}%{stopped}"
 
 

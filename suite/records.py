@@ -27,7 +27,7 @@ from .algorithms.inference import PRIMARY_KINDS, modes
 from .claims import table as claims_table
 from .config import RunConfig
 from .files import atomic_write
-from .variants import COLLAPSE_ERROR, outcomes, with_variants
+from .variants import COLLAPSE_ERROR, STOPPED_EARLY, outcomes, with_variants
 
 SCHEMA_VERSION = 4  # 2: status rows and the note column; 3: the code_fingerprint column; 4: the isa column
 #: Columns every row has, beyond the RunConfig fields (see tests/test_harness.py). A run's status is
@@ -161,11 +161,36 @@ def load_table(directory: Path, name: str = "rows") -> pd.DataFrame:
         for field in dataclasses.fields(RunConfig):
             if field.name not in table and field.name != "eval_modes":
                 table[field.name] = field.default
+        table = name_stops(table)
     return table
 
 
-#: The statuses whose runs are outcomes: finished, or stopped early as collapsed (a seed that did not train).
-OUTCOME_STATUSES = ("ok", "collapsed")
+#: The statuses whose runs are outcomes: finished, or stopped early (a seed that did not train).
+OUTCOME_STATUSES = ("ok", *STOPPED_EARLY)
+#: Training error falling by this much per epoch over a collapsed run's last two evaluated epochs: it
+#: was stopped while still learning, not collapsed.
+STILL_FALLING = 0.01
+
+
+def name_stops(rows: pd.DataFrame) -> pd.DataFrame:
+    """rows, with each run the abort rule stopped ('collapsed') renamed 'stopped' where its training
+    error (its best mode's) was still falling by STILL_FALLING or more per epoch when it was stopped;
+    the note says by how much. Done when a table is read, so stored studies are named the same way."""
+    train = rows[(rows["status"] == "collapsed") & (rows["split"] == "train")]
+    falling = []
+    for run_id, run in train.groupby("run_id"):
+        error = run.groupby("epoch")["error"].min().sort_index()
+        if len(error) >= 2 and (error.iloc[-2] - error.iloc[-1]) / (error.index[-1] - error.index[-2]) >= STILL_FALLING:
+            falling.append((run_id, f"; still falling: {100 * error.iloc[-2]:.1f}% to {100 * error.iloc[-1]:.1f}% "
+                                    f"from epoch {error.index[-2]} to {error.index[-1]}"))
+    if not falling:
+        return rows
+    rows = rows.copy()
+    for run_id, words in falling:
+        run = rows["run_id"] == run_id
+        rows.loc[run, "status"] = "stopped"
+        rows.loc[run & (rows["split"] == ""), "note"] += words
+    return rows
 
 
 def final_rows(rows: pd.DataFrame, splits: tuple[str, ...] = ("test",)) -> pd.DataFrame:
@@ -291,8 +316,8 @@ def summary_report(rows: pd.DataFrame, residuals: pd.DataFrame | None = None, to
              "neither).\n\n" + summary_markdown(table) + "\n")
     stopped = unfinished(rows)
     if not stopped.empty:
-        text += ("\n## Runs that did not finish (collapsed runs count above as seeds that did not train; the "
-                 "others are not in the table)\n\n"
+        text += ("\n## Runs that did not finish (collapsed runs, and runs stopped while still learning, count "
+                 "above as seeds that did not train; the others are not in the table)\n\n"
                  + stopped.to_markdown(index=False) + "\n")
     from . import costs  # here, not at the top: costs builds on this module
     matched = costs.table(rows, collapse_error)

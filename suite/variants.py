@@ -2,9 +2,10 @@
 
 A variant is a run's whole configuration except its seed: every table and figure keys on it, so
 runs that differ in anything (T_neg, symmetric, init, ...) are never averaged as if they were seeds.
-Training either works or collapses to chance, so a variant is judged by how many of its seeds
+A seed mostly either trains or collapses to chance, so a variant is judged by how many of its seeds
 trained, and by the median and range of their errors; a mean over trained and collapsed seeds
-describes neither, and the mean is given over the trained seeds only.
+describes neither, and the mean is given over the trained seeds only. A seed the abort rule stopped
+while it was still learning (status stopped) is not called collapsed, but it did not train either.
 """
 from __future__ import annotations
 
@@ -84,12 +85,15 @@ def check_no_collisions(rows: pd.DataFrame, keys) -> None:
 #: Statuses of runs that did not run to their end for reasons outside them (a backend not
 #: installed; a worker killed, by the out-of-memory killer say): not counted as seeds run.
 NOT_RUN = ("skipped", "killed")
+#: Runs the study's abort rule stopped early: collapsed, or stopped while their training error was
+#: still falling (records.name_stops). Outcomes, but neither counts as a seed that trained.
+STOPPED_EARLY = ("collapsed", "stopped")
 
 
 def outcomes(final: pd.DataFrame, runs: pd.DataFrame, collapse_error: float = COLLAPSE_ERROR) -> pd.DataFrame:
     """Per variant and mode, from each seed's final error (final: one row per variant, mode and seed
     that finished; runs: every run of the study, to count seeds that did not finish):
-    seeds run, seeds trained (error < collapse_error, and not stopped as collapsed), median and range
+    seeds run, seeds trained (error < collapse_error, and not stopped early), median and range
     over all seeds with an outcome, and
     mean and standard deviation over the trained seeds only (errors in %)."""
     check_no_collisions(final, ("variant", "mode", "seed"))
@@ -97,7 +101,7 @@ def outcomes(final: pd.DataFrame, runs: pd.DataFrame, collapse_error: float = CO
     table = []  # a row per variant and mode; none when no run finished
     for (variant, mode), group in final.groupby(["variant", "mode"], sort=False):
         errors = 100 * group["error"]
-        trained = errors[(group["error"] < collapse_error) & (group["status"] != "collapsed")]
+        trained = errors[(group["error"] < collapse_error) & ~group["status"].isin(STOPPED_EARLY)]
         table.append({"variant": variant, "mode": mode, "seeds": int(seeds_run.get(variant, len(group))),
                       "trained": len(trained), "median %": errors.median(), "min %": errors.min(),
                       "max %": errors.max(), "mean % (trained)": trained.mean() if len(trained) else float("nan"),

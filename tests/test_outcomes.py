@@ -98,3 +98,27 @@ def test_convergence_reports_the_residual_at_each_budget_and_the_steps_to_each_t
     assert [line[f"T={t}"] for t in (1, 2, 4, 8)] == ["1.0e+00", "2.0e-01", "3.5e-03", "1.0e-03"]
     assert line["steps to < 0.01"] == "3.5"  # steps 3 and 4
     assert line["steps to < 0.001"] == "5 (1 of 2 seeds)"
+
+
+def stopped_run(run_id, train_errors, seed):
+    """A run the abort rule stopped after its last epoch: train-split rows per epoch, and its status row."""
+    cfg = RunConfig(dataset="synthetic", sizes=(64, 16, 10), algorithm="iep", lam=0.1, seed=seed)
+    base = {**config_columns(cfg), "run_id": run_id, "depth": cfg.depth, "status": "collapsed",
+            "code_fingerprint": "x"}
+    rows = [{**base, "split": split, "mode": mode, "epoch": epoch, "error": error + (0.2 if mode == "ff" else 0)}
+            for epoch, error in enumerate(train_errors) for split in ("train", "test") for mode in ("ff", "ff+relax@20")]
+    last = len(train_errors) - 1
+    return rows + [{**base, "split": "", "mode": "", "epoch": last, "error": np.nan, "note": "stopped"}]
+
+
+def test_a_run_stopped_while_its_training_error_still_falls_is_named_stopped_not_collapsed():
+    """The abort rule stops both at 50%: one fell 84 -> 65 -> 62% (3 points in its last epoch), the
+    other sat at chance (90.0 -> 89.8%). Only the first is 'stopped'; neither counts as trained."""
+    rows = table(stopped_run("learning", (0.84, 0.65, 0.62), 0), stopped_run("stuck", (0.90, 0.90, 0.898), 1))
+    named = records.name_stops(rows)
+    status = named.groupby("run_id")["status"].agg(set)
+    assert status["learning"] == {"stopped"} and status["stuck"] == {"collapsed"}
+    note = named.loc[(named["run_id"] == "learning") & (named["split"] == ""), "note"].item()
+    assert note == "stopped; still falling: 65.0% to 62.0% from epoch 1 to 2"
+    assert records.summary(named)["trained"].eq(0).all()
+    assert set(records.unfinished(named)["status"]) == {"stopped", "collapsed"}
