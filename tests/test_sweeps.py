@@ -156,13 +156,14 @@ def test_a_sweep_that_ends_early_ends_its_running_runs_at_once(tmp_path, ending)
     short = RunConfig(dataset="synthetic", backend="numpy", sizes=(64, 16, 10), train_size=400)
     # a minute in 40 epochs: its few progress reports fit in the pipe unread (before the fix, many blocked it)
     long = short.replace(sizes=(64, 500, 500, 10), lrs=(0.1, 0.05, 0.01), epochs=40)
-    checkpoint = tmp_path if ending == "error" else None  # a directory: reading it as a checkpoint raises
+    (tmp_path / "file").write_text("x")  # saving a checkpoint under a file raises after the first epoch
+    checkpoint = tmp_path / "file" / "run.checkpoint.npz" if ending == "error" else None
     tasks = [(long, EvaluationPlan(), None), (short, EvaluationPlan(), checkpoint)]
     before = set(child_processes(os.getpid()))
     start = time.monotonic()
     outcomes = LocalExecutor(workers=2, threads=1).map(tasks)
     if ending == "error":
-        with pytest.raises(IsADirectoryError):
+        with pytest.raises(FileExistsError):
             next(outcomes)
     else:
         assert next(outcomes).index == 1
