@@ -170,17 +170,20 @@ OUTCOME_STATUSES = ("ok", *STOPPED_EARLY)
 #: Training error falling by this much per epoch over a collapsed run's last two evaluated epochs: it
 #: was stopped while still learning, not collapsed.
 STILL_FALLING = 0.01
+#: ... and already this far below chance (90% on ten classes): a fall from 93% to 91% is not learning.
+LEARNING_BELOW = 0.8
 
 
 def name_stops(rows: pd.DataFrame) -> pd.DataFrame:
     """rows, with each run the abort rule stopped ('collapsed') renamed 'stopped' where its training
-    error (its best mode's) was still falling by STILL_FALLING or more per epoch when it was stopped;
+    error (its best mode's) was below LEARNING_BELOW and still falling by STILL_FALLING or more per epoch;
     the note says by how much. Done when a table is read, so stored studies are named the same way."""
     train = rows[(rows["status"] == "collapsed") & (rows["split"] == "train")]
     falling = []
     for run_id, run in train.groupby("run_id"):
         error = run.groupby("epoch")["error"].min().sort_index()
-        if len(error) >= 2 and (error.iloc[-2] - error.iloc[-1]) / (error.index[-1] - error.index[-2]) >= STILL_FALLING:
+        falls = len(error) >= 2 and (error.iloc[-2] - error.iloc[-1]) / (error.index[-1] - error.index[-2]) >= STILL_FALLING
+        if falls and error.iloc[-1] < LEARNING_BELOW:
             falling.append((run_id, f"; still falling: {100 * error.iloc[-2]:.1f}% to {100 * error.iloc[-1]:.1f}% "
                                     f"from epoch {error.index[-2]} to {error.index[-1]}"))
     if not falling:

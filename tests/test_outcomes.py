@@ -112,12 +112,14 @@ def stopped_run(run_id, train_errors, seed):
 
 
 def test_a_run_stopped_while_its_training_error_still_falls_is_named_stopped_not_collapsed():
-    """The abort rule stops both at 50%: one fell 84 -> 65 -> 62% (3 points in its last epoch), the
-    other sat at chance (90.0 -> 89.8%). Only the first is 'stopped'; neither counts as trained."""
-    rows = table(stopped_run("learning", (0.84, 0.65, 0.62), 0), stopped_run("stuck", (0.90, 0.90, 0.898), 1))
+    """The abort rule stops all three at 50%: one fell 84 -> 65 -> 62% (3 points in its last epoch),
+    one sat at chance (90.0 -> 89.8%), one fell from above chance to it (93.5 -> 90.9%). Only the
+    first is 'stopped'; none counts as trained."""
+    rows = table(stopped_run("learning", (0.84, 0.65, 0.62), 0), stopped_run("stuck", (0.90, 0.90, 0.898), 1),
+                 stopped_run("to chance", (0.95, 0.935, 0.909), 2))
     named = records.name_stops(rows)
     status = named.groupby("run_id")["status"].agg(set)
-    assert status["learning"] == {"stopped"} and status["stuck"] == {"collapsed"}
+    assert status["learning"] == {"stopped"} and status["stuck"] == status["to chance"] == {"collapsed"}
     note = named.loc[(named["run_id"] == "learning") & (named["split"] == ""), "note"].item()
     assert note == "stopped; still falling: 65.0% to 62.0% from epoch 1 to 2"
     assert records.summary(named)["trained"].eq(0).all()
