@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a study (default: the quick preset), store tables, draw figures")
     source = run.add_mutually_exclusive_group()
-    source.add_argument("--preset", default="quick", help="smoke (seconds), quick (default, ~5 min on 2 cores with --workers 2), paper (days)")
+    source.add_argument("--preset", default="quick", help="smoke (seconds), quick (default, ~5 min on 2 cores "
+                        "with --workers 2), paper (days), depth (about a day)")
     source.add_argument("--study", help="a study TOML file (see suite/presets/*.toml and ablations/)")
     run.add_argument("--results", default="results", type=Path, help="results root (default: results/)")
     run.add_argument("--no-plots", action="store_true", help="store tables only")

@@ -37,7 +37,7 @@ from .variants import LABEL_ORDER
 
 RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 TUPLE_FIELDS = {name for name, f in RUN_FIELDS.items() if isinstance(f.default, tuple)}
-PRESETS = ("smoke", "quick", "paper")
+PRESETS = ("smoke", "quick", "paper", "depth")
 STUDY_NAME = r"\w[\w.-]*"  # a folder of its own under the results: never '.', '..' or a path
 
 

@@ -130,14 +130,21 @@ def test_help_explains_every_option(capsys):
     assert "(default: 0.5)" in text and "(default: 784 500 10)" in text
 
 
-@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parent.parent / "ablations").glob("*.toml")),
-                         ids=lambda p: p.stem)
-def test_every_ablation_loads_and_fits_its_data(path, capsys, tmp_path):
-    """Each ablation study validates (and its sizes fit its data) without training: --dry-run."""
+STUDY_FILES = sorted((Path(__file__).resolve().parent.parent / "ablations").glob("*.toml")) + \
+    sorted((Path(__file__).resolve().parent.parent / "suite" / "presets").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", STUDY_FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_every_study_loads_and_fits_its_data(path, capsys, tmp_path):
+    """Each ablation and preset validates (and its sizes fit its data) without training: --dry-run."""
     from suite import study
     from suite.sweep import check_data
     loaded = study.load(path)
-    assert loaded.name == path.stem and len(loaded.description) > 200  # question, claim, source, scale
+    assert loaded.name == path.stem
+    if path.parent.name == "presets":  # offered by --preset
+        assert loaded.name in study.PRESETS and study.preset(loaded.name).runs == loaded.runs
+    else:
+        assert len(loaded.description) > 200  # question, claim, source, scale
     check_data(loaded, required=False)  # sizes against every data set this machine has
     assert main(["run", "--study", str(path), "--dry-run", "--results", str(tmp_path / "results")]) == 0
     assert f"{len(loaded.runs)} runs; about" in capsys.readouterr().out
