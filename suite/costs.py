@@ -256,3 +256,101 @@ def table(rows: pd.DataFrame, collapse_error: float = variants.COLLAPSE_ERROR) -
                       "EP's rung below / IEP": "-" if saving is None or saving.ratio_above is None else
                       f"{saving.ratio_above:.3g}"})
     return pd.DataFrame(lines)
+
+
+def first_rung(errors: pd.Series, target: float) -> float:
+    """The fewest steps of a ladder (errors in % indexed by steps) whose error is within the
+    tolerance of target; NaN when none is."""
+    return min(errors.index[errors <= target + MATCH_TOLERANCE], default=math.nan)
+
+
+def initializer_errors(points: pd.DataFrame, split: str) -> pd.Series:
+    """Per depth, the median error of IEP's ff over its trained seeds on split (%)."""
+    ff = points[points["trained"] & (points["split"] == split) & (points["algorithm"] == "iep")
+                & (points["mode_kind"] == "ff")]
+    return ff.groupby("depth")["error %"].median()
+
+
+def steps_per_seed(points: pd.DataFrame) -> pd.DataFrame:
+    """Per trained seed of EP from zeros, on the choosing split: the fewest relaxation steps of the
+    ladder that come within the tolerance of its own best error ('to its best'), and of the median
+    error of IEP's initializer alone at its depth ('to IEP ff'; NaN: no rung gets there). The
+    true count lies between that rung and the one below it."""
+    chosen_on = choosing_split(points)
+    here = points[points["trained"] & (points["split"] == chosen_on)]
+    initializer = initializer_errors(points, chosen_on)
+    relaxed = here[(here["algorithm"] == "ep") & (here["mode_kind"] == "relax")]
+    lines = []
+    for (depth, variant, _), run in relaxed.groupby(["depth", "variant", "run_id"], sort=False):
+        errors = run.groupby("steps")["error %"].min().sort_index()
+        lines.append({"depth": depth, "variant": variant, "T_neg": run["T_neg"].iloc[0], "seed": run["seed"].iloc[0],
+                      "to its best": first_rung(errors, errors.min()),
+                      "to IEP ff": first_rung(errors, initializer.get(depth, math.nan))})
+    return pd.DataFrame(lines, columns=["depth", "variant", "T_neg", "seed", "to its best", "to IEP ff"])
+
+
+def spread(values: pd.Series, never: str = "not within the ladder") -> str:
+    """'64 (32-128)': the median over seeds and their range, with the count where only some seeds
+    got there; never where none did."""
+    reached = values.dropna()
+    if reached.empty:
+        return "-" if values.empty else never
+    low, high = reached.min(), reached.max()
+    text = f"{reached.median():g}" + ("" if low == high else f" ({low:g}-{high:g})")
+    return text if len(reached) == len(values) else f"{text}, {len(reached)} of {len(values)} seeds"
+
+
+def seeds_trained(points: pd.DataFrame, variant: str) -> str:
+    runs = points[points["variant"] == variant].drop_duplicates("run_id")
+    return f"{int(runs['trained'].sum())} of {len(runs)}"
+
+
+def residual_steps(residuals: pd.DataFrame, runs: pd.Series, start: str, tol: float) -> str:
+    """The median (range) over runs of the steps until the residual from start falls below tol."""
+    reached = records.steps_to(residuals[residuals["run_id"].isin(runs)], tol)
+    return spread(reached.xs(start, level="start"), "not within the trace") if start in reached.index.get_level_values("start") else "-"
+
+
+def depth_table(rows: pd.DataFrame, residuals: pd.DataFrame, tol: float = 1e-3,
+                collapse_error: float = variants.COLLAPSE_ERROR) -> pd.DataFrame:
+    """One line per depth and training budget of EP from zeros, where IEP trained too: the seeds that
+    trained; the relaxation steps EP needs to come within the tolerance of its best error and to
+    reach IEP's ff error (median over seeds, and their range); the steps until the fixed-point
+    residual falls below 1e-2 and tol, from zeros (EP) and from f (IEP); and EP's multiply-adds over
+    IEP's at the best error both reach, with the ladder's bound below."""
+    points = cost_points(rows, collapse_error)
+    chosen_on = choosing_split(points)
+    initializer = {split: initializer_errors(points, split) for split in (chosen_on, REPORTING)}
+    lines = []
+    for depth, variant, steps, ep, iep, match in per_ep_variant(points):
+        ff = Point("IEP: ff", math.nan, *(initializer[split].get(depth, math.nan) for split in (chosen_on, REPORTING)))
+        line = {"hidden layers": depth, "EP variant": variant,
+                "EP seeds trained": seeds_trained(points, variant),
+                "IEP seeds trained": " / ".join(seeds_trained(points, v) for v in iep["variant"].unique()) or "-",
+                "EP steps to its best": spread(steps["to its best"]),
+                "EP steps to IEP ff": spread(steps["to IEP ff"]) if not math.isnan(ff.error) else "-",
+                "IEP ff %": errors(ff, chosen_on) if not math.isnan(ff.error) else "-"}
+        for start, who, group in (("zeros", "EP", ep), ("forward", "IEP", iep)):
+            for threshold in dict.fromkeys((1e-2, tol)):
+                line[f"residual < {threshold:g}, {who} from {'zeros' if start == 'zeros' else 'f'}"] = \
+                    residual_steps(residuals, group["run_id"].unique(), start, threshold)
+        line["EP / IEP multiply-adds at matched error"] = "-" if match is None or match.ep is None else bracket(match)
+        lines.append(line)
+    return pd.DataFrame(lines)
+
+
+def per_ep_variant(points: pd.DataFrame):
+    """Per depth and EP variant with a trained seed (by depth, then training budget): the depth, the
+    variant, its steps_per_seed, its cost points and IEP's at that depth, and their Match (None:
+    no IEP seed trained there)."""
+    for (depth, _, variant), steps in steps_per_seed(points).groupby(["depth", "T_neg", "variant"]):
+        at_depth = points[points["depth"] == depth]
+        iep = at_depth[at_depth["algorithm"] == "iep"]
+        ep = at_depth[at_depth["variant"] == variant]
+        yield depth, variant, steps, ep, iep, matched(pd.concat([ep, iep]))
+
+
+def depths_compared(rows: pd.DataFrame, collapse_error: float = variants.COLLAPSE_ERROR) -> bool:
+    """Whether EP from zeros trained at two depths or more, where IEP trained too."""
+    matches = [v for v in per_ep_variant(cost_points(rows, collapse_error)) if v[5] is not None]
+    return len({v[0] for v in matches}) > 1

@@ -16,8 +16,8 @@ from . import costs, records, variants  # noqa: E402
 from .costs import cost_points, with_outcome  # noqa: E402
 from .files import atomic_write  # noqa: E402
 
-FIGURES = ("headline_cost", "headline_seconds", "learning_curves", "train_seconds", "torch_vs_jax", "residuals",
-           "alignment", "saturation")
+FIGURES = ("against_depth", "headline_cost", "headline_seconds", "learning_curves", "train_seconds", "torch_vs_jax",
+           "residuals", "alignment", "saturation")
 #: No date in the files: figures redrawn from unchanged tables are byte for byte the same.
 FIXED_METADATA = {"svg": {"Date": None}, "png": {}}
 
@@ -117,6 +117,77 @@ def headline(rows: pd.DataFrame, out: Path, x: str, name: str, collapse_error: f
                f"relaxation budget T; ff points are single forward passes. {rows.iloc[0]['dataset']}; {spread}; "
                f"x: a seed that did not train ({not_trained(rows, collapse_error)})." + unfinished_note(rows))
     return _finish(fig, caption, out, name)
+
+
+BUDGET_STYLES = ("-", "--", ":")  # EP's training budgets at a depth, fewest steps first
+MEASURE_COLOURS = {"to its best": "tab:blue", "to IEP ff": "tab:orange"}
+MEASURE_NAMES = {"to its best": "to come within {tol:g} points of its best error",
+                 "to IEP ff": "to reach the error of IEP's initializer alone (ff)"}
+
+
+def budget_rank(per_variant: list) -> dict[str, int]:
+    """Each EP variant's rank among the training budgets at its depth: 0 for the fewest steps."""
+    ranks, seen = {}, {}
+    for depth, variant, *_ in per_variant:  # per_ep_variant gives them by depth, then budget
+        ranks[variant] = seen[depth] = seen.get(depth, -1) + 1
+    return ranks
+
+
+def against_depth(rows: pd.DataFrame, out: Path, collapse_error: float) -> list[Path]:
+    """The answer against depth: the relaxation steps EP from zeros needs (median and range over its
+    trained seeds), and EP's multiply-adds over IEP's at matched error, per training budget."""
+    points = cost_points(rows, collapse_error)
+    per_variant = list(costs.per_ep_variant(points))
+    ranks = budget_rank(per_variant)
+    names = ("its lowest T_neg", "its 2nd lowest T_neg", "its 3rd lowest T_neg")
+    fig, (steps_ax, saving_ax) = plt.subplots(1, 2, figsize=(12, 5))
+    for rank in sorted(set(ranks.values()))[:len(BUDGET_STYLES)]:
+        mine = [v for v in per_variant if ranks[v[1]] == rank]
+        depths = [v[0] for v in mine]
+        for measure, colour in MEASURE_COLOURS.items():
+            medians = [v[2][measure].median() for v in mine]
+            low = [m - v[2][measure].min() for m, v in zip(medians, mine)]
+            high = [v[2][measure].max() - m for m, v in zip(medians, mine)]
+            steps_ax.errorbar(depths, medians, yerr=[low, high], color=colour, linestyle=BUDGET_STYLES[rank],
+                              marker="o", capsize=3, label=f"{measure.replace('to IEP ff', 'to IEP ff error')}, "
+                              f"EP trained at {names[rank]}")
+        for depth, variant, steps, *_ in mine:
+            steps_ax.annotate(f"T_neg={int(steps['T_neg'].iloc[0])}, {costs.seeds_trained(points, variant)} seeds",
+                              (depth, steps["to its best"].median()), textcoords="offset points",
+                              xytext=(6, 4 - 12 * rank), fontsize=7, color="0.3")
+        found = [(v[0], v[5]) for v in mine if v[5] is not None and v[5].ep is not None]
+        if found:
+            ratios = [m.ratio for _, m in found]
+            lower = [r - (m.ratio_above if m.ratio_above is not None else r) for r, (_, m) in zip(ratios, found)]
+            saving_ax.errorbar([d for d, _ in found], ratios, yerr=[lower, [0] * len(found)], color="tab:green",
+                               linestyle=BUDGET_STYLES[rank], marker="o", capsize=3,
+                               label=f"EP trained at {names[rank]}")
+            for (depth, match), ratio in zip(found, ratios):
+                saving_ax.annotate(f"{ratio:.3g}x", (depth, ratio), textcoords="offset points", xytext=(6, 4),
+                                   fontsize=8)
+    all_depths = sorted({v[0] for v in per_variant})
+    for ax in (steps_ax, saving_ax):
+        ax.set_xticks(all_depths)
+        ax.set_xlabel("hidden layers")
+        ax.set_yscale("log", base=2 if ax is steps_ax else 10)
+        if ax is saving_ax:  # 0.5, 1, 2, 5, 10, 20, 50: a ratio is read off the axis
+            ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda y, _: f"{y:g}"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left")
+    steps_ax.set_ylabel("relaxation steps EP from zeros needs (log)")
+    steps_ax.set_title("Steps to the answer, EP from zeros", fontsize=10)
+    saving_ax.axhline(1, color="0.5", linewidth=1)
+    saving_ax.set_ylabel("EP's multiply-adds / IEP's at matched error (log)")
+    saving_ax.set_title("The initializer's saving", fontsize=10)
+    chosen_on = costs.choosing_split(points)
+    caption = (f"Left: the fewest ladder steps EP from zeros needs {MEASURE_NAMES['to its best']} (blue) and "
+               f"{MEASURE_NAMES['to IEP ff']} (orange), median and range over the seeds that trained; IEP's ff "
+               "needs none. Right: at the best median error both reach, how many times IEP's multiply-adds EP "
+               "needs; the whisker reaches down to the ladder's rung below, which EP had not yet passed. "
+               f"{rows.iloc[0]['dataset']}; {costs.chosen_words(chosen_on)}.").format(tol=costs.MATCH_TOLERANCE)
+    return _finish(fig, caption, out, "against_depth")
 
 
 def learning_curves(rows: pd.DataFrame, out: Path, collapse_error: float) -> list[Path]:
@@ -274,7 +345,8 @@ def draw_all(directory: Path, collapse_error: float = variants.COLLAPSE_ERROR) -
     out = directory / "figures"
     out.mkdir(parents=True, exist_ok=True)
     sns.set_theme(style="whitegrid", context="notebook")
-    paths = headline(rows, out, "mult_adds", "headline_cost", collapse_error)
+    paths = against_depth(rows, out, collapse_error) if costs.depths_compared(rows, collapse_error) else []
+    paths += headline(rows, out, "mult_adds", "headline_cost", collapse_error)
     paths += headline(rows, out, "seconds_per_10k", "headline_seconds", collapse_error)
     paths += learning_curves(rows, out, collapse_error)
     paths += train_seconds(rows, out)

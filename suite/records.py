@@ -333,6 +333,16 @@ def summary_report(rows: pd.DataFrame, residuals: pd.DataFrame | None = None, to
                  f"error is followed by the {costs.REPORTING} error at the same choice, which is what to report. "
                  f"A study whose ladder was evaluated on {costs.REPORTING} only chose on it.\n\n"
                  + matched.to_markdown(index=False) + "\n")
+    if residuals is not None and costs.depths_compared(rows, collapse_error):
+        text += ("\n## Steps and savings against depth\n\nPer depth and training budget of EP from zeros (its trained "
+                 "seeds): the fewest steps of the ladder that bring its error within "
+                 f"{costs.MATCH_TOLERANCE:g} points of its own best, and of the median error of IEP's initializer "
+                 "alone (ff), as the median over seeds with their range (the true count lies between that rung and "
+                 "the one below); the steps until the fixed-point residual falls below each threshold, from zeros "
+                 "for EP and from f for IEP; and EP's multiply-adds over IEP's at the best median error both reach, "
+                 f"with the ladder's bound below. Chosen on the split in the table above; IEP ff's {costs.REPORTING} "
+                 "error follows its chosen one.\n\n"
+                 + costs.depth_table(rows, residuals, tol, collapse_error).to_markdown(index=False) + "\n")
     if residuals is not None and not residuals.empty:
         text += ("\n## Fixed-point convergence at the last checkpoint (up to 1,000 images of the first ladder split)\n\n"
                  "The residual max |s_{t+1} - s_t| after T free steps (median over seeds; from zeros, and for IEP from "

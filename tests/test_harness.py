@@ -156,6 +156,38 @@ def test_cost_choices_are_made_on_validation_and_reported_on_test():
     assert costs.matched(pd.concat([validation.iloc[1:], test])).chosen_on == "test"
 
 
+def ladder_points(depth, seed, errors, algorithm="ep", T_neg=20, trained=True, split="validation"):
+    """One run's final points: relax@T from zeros at each ladder rung (EP), or ff (IEP)."""
+    variant = f"{algorithm.upper()} depth {depth} T_neg={T_neg}"
+    kind = "relax" if algorithm == "ep" else "ff"
+    return [dict(algorithm=algorithm, variant=variant, series=f"{variant}: {kind}", run_id=f"{variant} {seed}",
+                 depth=depth, T_neg=T_neg, seed=seed, split=split, mode_kind=kind, mode=f"{kind}@{steps}",
+                 steps=steps, mult_adds=100 * steps * depth or 50 * depth, trained=trained, **{"error %": error})
+            for steps, error in errors.items()]
+
+
+def test_steps_against_depth_are_chosen_on_validation_per_seed():
+    """The fewest ladder steps within half a point of a seed's own best, and of IEP's median ff error;
+    NaN where no rung gets there; a seed that did not train never counts."""
+    ladder = {
+        (0, 0): {1: 30.0, 2: 5.0, 4: 4.4, 8: 4.0},   # best 4.0: 4 is within half a point; IEP's 6% at 2
+        (0, 1): {1: 30.0, 2: 20.0, 4: 9.0, 8: 7.0},  # best 7.0 at 8; never within IEP's 6%
+        (0, 2): {1: 91.0, 2: 91.0, 4: 91.0, 8: 91.0}}  # did not train
+    points = [p for (_, seed), errors in ladder.items()
+              for p in ladder_points(2, seed, errors, trained=seed < 2)]
+    points += [p for seed, error in enumerate((6.0, 6.2, 5.8)) for p in ladder_points(2, seed, {0: error}, "iep")]
+    validation = pd.DataFrame(points)
+    test = validation.assign(split="test", **{"error %": 1.0})  # a test error never moves a choice
+    steps = costs.steps_per_seed(pd.concat([validation, test])).set_index("seed")
+    assert list(steps.index) == [0, 1]
+    assert steps.loc[0, "to its best"] == 4 and steps.loc[0, "to IEP ff"] == 2
+    assert steps.loc[1, "to its best"] == 8 and np.isnan(steps.loc[1, "to IEP ff"])
+    assert costs.spread(steps["to its best"]) == "6 (4-8)"
+    assert costs.spread(steps["to IEP ff"]) == "2, 1 of 2 seeds"
+    assert costs.spread(pd.Series([np.nan])) == "not within the ladder"
+    assert costs.seeds_trained(validation, "EP depth 2 T_neg=20") == "2 of 3"
+
+
 BAD_STUDIES = [
     ("name = 'x'\nfoo = 1\n[[runs]]\nalgorithm = 'ep'", "foo: unknown key"),
     ("name = '..'\n[[runs]]\nalgorithm = 'ep'", "name: '..' is not allowed; give letters, digits"),
