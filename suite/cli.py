@@ -1,6 +1,6 @@
 """Command line.
 
-    python -m suite run [--preset quick | --study FILE.toml] [--results results]   a whole study
+    python -m suite run [--preset quick | --study FILE.toml [--scale full]] [--results results]   a whole study
         [--force] [--executor local --workers N | --executor dask --scheduler tcp://HOST:8786] [--threads N]
     python -m suite plot [--results results] [STUDY ...]       figures from stored tables only
     python -m suite table [--results results] [STUDY ...]      the summary of stored tables
@@ -92,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--preset", default="quick", help="smoke (seconds), quick (default, ~5 min on 2 cores "
                         "with --workers 2), paper (days), depth (about a day)")
     source.add_argument("--study", help="a study TOML file (see suite/presets/*.toml and ablations/)")
+    run.add_argument("--scale", help="one of the study's [[scales.NAME]]: the same runs at another scale, into "
+                     "<results>/<study>.NAME/ (default: as its runs are written)")
     run.add_argument("--results", default="results", type=Path, help="results root (default: results/)")
     run.add_argument("--no-plots", action="store_true", help="store tables only")
     run.add_argument("--force", action="store_true", help="run again the runs that already finished")
@@ -139,7 +141,7 @@ def _run(args) -> int:
     from . import executors
     from . import study as studies
     from .sweep import run_study
-    chosen = studies.load(args.study) if args.study else studies.preset(args.preset)
+    chosen = studies.load(args.study, args.scale) if args.study else studies.preset(args.preset, args.scale)
     executors.check_options(args.executor, args.workers, args.threads, args.scheduler)
     if args.dry_run:
         from .sweep import dry_run
@@ -196,15 +198,31 @@ def _table(args) -> int:
         _print_summary(directory)
         settings = _stored_study(directory)
         if settings.claims:
-            verdicts.append(records.judged_claims(records.load_table(directory), settings.claims,
-                                                  settings.collapse_error, directory.name))
+            rows = records.load_table(directory)
+            judged = records.judged_claims(rows, settings.claims, settings.collapse_error, settings.file_name)
+            verdicts.append(judged.assign(scale=records.scale_words(rows)))
     if verdicts:
         text = ("# Claims across the stored studies\n\nEach claim as its study states it, its verdict (supported, "
-                "refuted, inconclusive when the seeds disagree) and the seed counts behind it; the rules are in "
-                "suite/claims.py.\n\n" + pd.concat(verdicts).to_markdown(index=False) + "\n")
+                "refuted, inconclusive when the seeds disagree) and the seed counts behind it, at each scale its "
+                "study was run at (`--scale`); `changes with scale` marks a claim whose verdict is not the same at "
+                "every scale. The rules are in suite/claims.py.\n\n"
+                + claims_by_scale(pd.concat(verdicts)).to_markdown(index=False) + "\n")
         records.save_text(text, args.results / "CLAIMS.md")
         print(f"claims: {args.results / 'CLAIMS.md'}")
     return 0
+
+
+def claims_by_scale(verdicts):
+    """Each claim's verdicts at its scales side by side (smallest first, as the studies list them),
+    and whether the verdict changes with scale."""
+    verdicts = verdicts.assign(order=range(len(verdicts)))
+    keys = ["study", "claim"]
+    changes = verdicts.groupby(keys)["verdict"].transform("nunique") > 1
+    verdicts = verdicts.assign(**{"changes with scale": changes.map({True: "yes", False: ""})})
+    first = verdicts.groupby(keys)["order"].transform("min")
+    verdicts = verdicts.assign(first=first).sort_values(["first", "order"])
+    columns = keys + ["scale", "verdict", "changes with scale", "says", "source", "evidence"]
+    return verdicts[columns]
 
 
 def _status(args) -> int:

@@ -288,6 +288,15 @@ def mixed_code_note(rows: pd.DataFrame) -> str:
             "recompute the older runs.")
 
 
+def scale_words(rows: pd.DataFrame) -> str:
+    """The scale a study's runs trained at: '10,000 images x 5 epochs', with each combination of
+    training images and epochs it has ('all' where a run took every training image)."""
+    runs = rows.drop_duplicates("run_id")
+    images = runs["train_size"].map(lambda n: "all" if pd.isna(n) else f"{int(n):,}")
+    pairs = dict.fromkeys(zip(images, runs["epochs"].astype(int)))
+    return "; ".join(f"{n} images x {e} epochs" for n, e in pairs)
+
+
 def judged_claims(rows: pd.DataFrame, claims, collapse_error: float = COLLAPSE_ERROR,
                   study: str = "") -> pd.DataFrame:
     """Each claim's verdict and the numbers behind it (suite.claims)."""

@@ -18,7 +18,7 @@ from . import records
 from .config import ConfigError
 from .run import config_columns
 from .store import RunStore
-from .study import Study, from_text
+from .study import Study, from_text, with_scale
 from .sweep import reusable, run_configs
 from .variants import with_variants
 
@@ -98,7 +98,8 @@ def edited_study(directory: Path, rows: pd.DataFrame, runs: pd.DataFrame, study:
     lines = []
     for commit, made_there in made.items():
         where = f"study file at {commit[:7]}"
-        path, text = committed_source(study.name, commit, directory.parent.name == "ablations")
+        path, text = committed_source(study.file_name, commit, directory.parent.name == "ablations")
+        text = with_scale(text, study.scale) if path else text
         if not path:
             lines.append(_line(f"{where}: unknown ({text})"))
         elif text.strip() == study.text.strip():

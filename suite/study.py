@@ -17,9 +17,18 @@
     lrs = [[0.1, 0.05], [0.4, 0.1, 0.01]]
     zip = [["sizes", "lrs"]]            # ... except fields zipped together, which vary in step
     exclude = [{backend = "torch", T_neg = 4}]
+    [[scales.full]]                     # --scale full: the same runs, these fields replaced ...
+    train_size = 50000
+    epochs = 20
+    [[scales.full]]                     # ... and these where the run matches `where`
+    where = {sizes = [784, 500, 500, 500, 10]}
+    epochs = 10
 
 A tuple-valued field (sizes, lrs, eval_modes) takes a flat list as one value and a list of lists as
-options. Everything is validated before anything runs; errors name the file and the field.
+options. A scale runs the same question larger (or smaller): the study at scale `full` is named
+`<name>.full`, so each scale keeps its own results folder, and its claims are judged apart (CLAIMS.md
+sets the verdicts of each scale side by side). Everything is validated before anything runs; errors
+name the file and the field.
 """
 from __future__ import annotations
 
@@ -58,13 +67,20 @@ class Study:
     abort_after_epoch: int = 2  # ... at an evaluated epoch from this one on: status 'collapsed'
     diagnostics: bool = False  # gradient alignment and saturation at every evaluated epoch (costs time)
     claims: tuple = ()  # suite.claims.Claim: what the study expects, judged from its outcomes
+    scale: str = ""  # the scale it runs at ('': as its runs are written); its name then ends in '.<scale>'
+    scales: tuple[str, ...] = ()  # the scales its file offers
     source: str = ""
     text: str = field(default="", compare=False)  # the TOML as written, stored beside the results
+
+    @property
+    def file_name(self) -> str:
+        """The name its file gives it, without the scale: 'steps' for 'steps.full'."""
+        return self.name.removesuffix(f".{self.scale}") if self.scale else self.name
 
 
 STUDY_KEYS = {"name", "description", "ladder", "checkpoints", "ladder_splits", "residual_steps", "residual_tol",
               "timing_repeats", "collapse_error", "abort_if_error_above", "abort_after_epoch", "diagnostics", "claims",
-              "base", "runs"}
+              "base", "runs", "scales", "scale"}
 BLOCK_KEYS = set(RUN_FIELDS) | {"zip", "exclude"}
 SPLITS = ("train", "validation", "test")
 
@@ -165,6 +181,15 @@ def from_dict(data: dict, source: str, text: str = "") -> Study:
     runs = [cfg for i, block in enumerate(blocks) for cfg in expand_block(source, f"runs[{i}]", block, base)]
     if not runs:
         _error(source, "runs", "every combination is excluded: nothing to run")
+    # every scale is validated, whichever runs
+    scaled = {scale: [at_scale(source, f"scales.{scale}", cfg, entries) for cfg in runs]
+              for scale, entries in _scales(source, data.get("scales", {})).items()}
+    scale = data.get("scale", "")
+    if scale:
+        if scale not in scaled:
+            _error(source, "scale", f"{scale!r} is not a scale of this study; choose one of "
+                   f"{', '.join(scaled) or '(none: it has no [[scales.NAME]] tables)'}")
+        runs, name = scaled[scale], f"{name}.{scale}"
     ladder = data.get("ladder", [1, 2, 4, 8, 16, 32, 64])
     if not isinstance(ladder, list) or not ladder or not all(_whole(t, 0) for t in ladder):
         _error(source, "ladder", f"{ladder!r} is not allowed; give a list of whole numbers >= 0")
@@ -199,8 +224,49 @@ def from_dict(data: dict, source: str, text: str = "") -> Study:
     claims = tuple(_claim(source, f"claims[{i}]", c, runs) for i, c in enumerate(_tables(source, "claims", data)))
     return Study(name, str(data.get("description", "")), tuple(runs), tuple(sorted(set(ladder))),
                  tuple(sorted(set(checkpoints))), tuple(splits), residual_steps, float(tol), repeats,
-                 float(collapse), None if abort is None else float(abort), abort_after, diagnostics, claims, source,
-                 text)
+                 float(collapse), None if abort is None else float(abort), abort_after, diagnostics, claims, scale,
+                 tuple(scaled), source, text)
+
+
+def _scales(source: str, tables) -> dict[str, list[dict]]:
+    """Each scale's list of changes: fields to replace, each list entry where its `where` matches."""
+    if not isinstance(tables, dict):
+        _error(source, "scales", "give [[scales.NAME]] tables of RunConfig fields")
+    scales = {}
+    for name, entries in tables.items():
+        where = f"scales.{name}"
+        entries = [entries] if isinstance(entries, dict) else entries
+        if not re.fullmatch(r"\w+", name) or not isinstance(entries, list) or not entries or \
+                not all(isinstance(e, dict) for e in entries):
+            _error(source, where, "give [[scales.NAME]] tables of RunConfig fields, NAME of letters, digits or '_'")
+        for entry in entries:
+            unknown = sorted(set(entry) - set(RUN_FIELDS) - {"where"})
+            if unknown:
+                _error(source, f"{where}.{unknown[0]}", f"unknown field; allowed: where, {', '.join(RUN_FIELDS)}")
+            if not isinstance(entry.get("where", {}), dict) or set(entry.get("where", {})) - set(RUN_FIELDS):
+                _error(source, f"{where}.where", f"{entry['where']!r} is not allowed; give a table of RunConfig "
+                       "fields and their values")
+        scales[name] = entries
+    return scales
+
+
+def at_scale(source: str, where: str, cfg: RunConfig, entries: list[dict]) -> RunConfig:
+    """cfg with the fields of each entry that applies to it replaced (in order), validated."""
+    for entry in entries:
+        if all(_same(getattr(cfg, k), v) for k, v in entry.get("where", {}).items()):
+            changes = {k: tuple(v) if k in TUPLE_FIELDS and isinstance(v, list) else v
+                       for k, v in entry.items() if k != "where"}
+            try:
+                cfg = dataclasses.replace(cfg, **changes)
+            except ConfigError as err:
+                _error(source, where, str(err))
+    return cfg
+
+
+def with_scale(text: str, scale: str | None) -> str:
+    """A study file's text that runs at scale (stored beside its results, so the store reads it back
+    at that scale)."""
+    return f"scale = {scale!r}\n{text}" if scale else text
 
 
 CLAIM_KEYS = {"says", "where", "than", "pair_on", "mode", "tolerance", "text", "source"}
@@ -249,7 +315,7 @@ def _whole(value, low: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= low
 
 
-def load(path: str | Path) -> Study:
+def load(path: str | Path, scale: str | None = None) -> Study:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -259,7 +325,7 @@ def load(path: str | Path) -> Study:
         raise ConfigError(f"--study {path}: not UTF-8 text (byte {err.start}); a study file is TOML") from None
     except OSError as err:  # a directory, no permission, ...
         raise ConfigError(f"--study {path}: cannot be read ({err.strerror}); give a study TOML file") from None
-    return from_text(text, str(path))
+    return from_text(with_scale(text, scale), str(path))
 
 
 def from_text(text: str, source: str) -> Study:
@@ -270,7 +336,8 @@ def from_text(text: str, source: str) -> Study:
     return from_dict(data, source, text)
 
 
-def preset(name: str) -> Study:
+def preset(name: str, scale: str | None = None) -> Study:
     if name not in PRESETS:
         raise ConfigError(f"preset: {name!r} is unknown; choose one of {', '.join(PRESETS)}")
-    return from_text(resources.files("suite.presets").joinpath(f"{name}.toml").read_text(), f"preset {name}")
+    text = resources.files("suite.presets").joinpath(f"{name}.toml").read_text()
+    return from_text(with_scale(text, scale), f"preset {name}")

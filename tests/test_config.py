@@ -145,7 +145,73 @@ def test_every_study_loads_and_fits_its_data(path, capsys, tmp_path):
         assert loaded.name in study.PRESETS and study.preset(loaded.name).runs == loaded.runs
     else:
         assert len(loaded.description) > 200  # question, claim, source, scale
-    check_data(loaded, required=False)  # sizes against every data set this machine has
+    for scaled in [loaded] + [study.load(path, scale) for scale in loaded.scales]:
+        check_data(scaled, required=False)  # sizes and image counts against every data set this machine has
     assert main(["run", "--study", str(path), "--dry-run", "--results", str(tmp_path / "results")]) == 0
     assert f"{len(loaded.runs)} runs; about" in capsys.readouterr().out
     assert not (tmp_path / "results").exists()  # a dry run writes nothing
+
+
+SCALED = """name = "tiny"
+description = "x"
+[base]
+dataset = "mnist"
+train_size = 100
+epochs = 1
+[[runs]]
+algorithm = ["ep", "iep"]
+lam = [0.0, 1.0]
+zip = [["algorithm", "lam"]]
+[[claims]]
+says = "trains"
+where = {algorithm = "ep"}
+[[scales.full]]
+train_size = 1000
+epochs = 3
+[[scales.full]]
+where = {algorithm = "iep"}
+epochs = 2
+"""
+
+
+def test_a_scale_runs_the_same_study_larger_into_its_own_folder(tmp_path):
+    """--scale replaces the fields of every run (in order, where each entry matches), names the study
+    <name>.<scale>, and the text stored beside its results reads back at that scale."""
+    from suite import study
+    path = tmp_path / "tiny.toml"
+    path.write_text(SCALED)
+    as_written, full = study.load(path), study.load(path, "full")
+    assert (as_written.name, as_written.scales, as_written.scale) == ("tiny", ("full",), "")
+    assert [(c.train_size, c.epochs) for c in as_written.runs] == [(100, 1), (100, 1)]
+    assert (full.name, full.file_name, full.claims) == ("tiny.full", "tiny", as_written.claims)
+    assert [(c.algorithm, c.train_size, c.epochs) for c in full.runs] == [("ep", 1000, 3), ("iep", 1000, 2)]
+    assert [dataclasses.replace(c, train_size=100, epochs=1) for c in full.runs] == list(as_written.runs)
+    assert study.from_text(full.text, "stored").runs == full.runs  # the store reads it back at its scale
+
+
+@pytest.mark.parametrize("scales, message", [
+    ('scale = "big"\n', "scale: 'big' is not a scale of this study; choose one of full"),
+    ('[[scales.bad]]\nepoch = 3\n', "scales.bad.epoch: unknown field"),
+    ('[[scales.bad]]\nepochs = -1\n', "scales.bad: epochs"),
+    ('[[scales.bad]]\nwhere = {nope = 1}\nepochs = 2\n', "scales.bad.where"),
+    ('[scales]\nbad = 3\n', "scales.bad: give [[scales.NAME]] tables")])
+def test_a_bad_scale_names_the_field_and_runs_nothing(tmp_path, capsys, scales, message):
+    path = tmp_path / "tiny.toml"
+    text = SCALED.split("[[scales.full]]")[0]
+    path.write_text((scales + text if scales.startswith("scale =") else text + scales) +
+                    ("[[scales.full]]\nepochs = 2\n" if scales.startswith("scale =") else ""))
+    assert main(["run", "--study", str(path), "--results", str(tmp_path / "r"), "--dry-run"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_claims_md_sets_the_verdicts_of_each_scale_side_by_side():
+    import pandas as pd
+    from suite.cli import claims_by_scale
+    verdicts = pd.DataFrame({"study": ["a", "a", "b", "a", "a"], "claim": ["x", "y", "z", "x", "y"],
+                             "scale": ["small", "small", "small", "full", "full"],
+                             "verdict": ["supported", "refuted", "supported", "refuted", "refuted"],
+                             "says": "", "source": "", "evidence": ""})
+    table = claims_by_scale(verdicts)
+    assert list(zip(table["claim"], table["scale"])) == [("x", "small"), ("x", "full"), ("y", "small"),
+                                                         ("y", "full"), ("z", "small")]
+    assert list(table["changes with scale"]) == ["yes", "yes", "", "", ""]

@@ -99,6 +99,15 @@ def test_runs_the_committed_study_file_does_not_hold_came_from_an_edit(tmp_path,
 
 
 @in_git
+def test_a_study_run_at_a_scale_is_found_as_its_committed_file(tmp_path, capsys):
+    committed = records.git("show", f"{HEAD}:ablations/zero_pull.toml")
+    directory = store(tmp_path, study.with_scale(committed, "full"), HEAD, folder="ablations")
+    assert directory.name == "zero_pull.full"
+    out = " ".join(status(capsys, "--results", str(tmp_path / "ablations")).split())
+    assert f"study file at {HEAD[:7]}: ablations/zero_pull.toml, as committed" in out
+
+
+@in_git
 def test_a_study_file_that_cannot_be_found_is_unknown(tmp_path, capsys):
     store(tmp_path, TINY, "f" * 40)
     store(tmp_path, TINY.replace('name = "tiny"', 'name = "no_such_study"'), HEAD, folder="ablations")
