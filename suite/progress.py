@@ -1,6 +1,6 @@
 """What a person watching runs sees: one line per finished epoch and run, printed by one process in
-the order things happen, a time left estimated from the time measured so far, and on a terminal a
-live bar that moves within epochs."""
+the order things happen, a time left estimated from the time measured so far (each run's epochs
+weighted by their cost), and on a terminal a live bar that moves within epochs."""
 from __future__ import annotations
 
 import sys
@@ -20,12 +20,15 @@ def duration(seconds: float) -> str:
 class Progress:
     """Progress of a set of runs, measured in epochs (fractional within an epoch).
 
-    ``work`` maps each run to its number of epochs (at least 1: a run of 0 epochs still evaluates).
-    Runs report with ``update(run, epochs_done, message)`` and end with ``done(run, line)``."""
+    ``work`` maps each run to its number of epochs (at least 1: a run of 0 epochs still evaluates),
+    ``cost`` each run to the cost of one of its epochs (default 1 each: epochs counted alike), so that
+    the time left weighs a deep net's epoch above a small one's. Runs report with
+    ``update(run, epochs_done, message)`` and end with ``done(run, line)``."""
 
     def __init__(self, work: dict, stream: TextIO | None = None, live: bool | None = None,
-                 clock: Callable[[], float] = time.perf_counter):
+                 clock: Callable[[], float] = time.perf_counter, cost: dict | None = None):
         self.work = {run: max(1, epochs) for run, epochs in work.items()}
+        self.cost = {run: (cost or {}).get(run, 1.0) for run in self.work}
         self.done_epochs = dict.fromkeys(self.work, 0.0)
         self.resumed = dict.fromkeys(self.work, 0.0)  # done by earlier sweeps: not at this one's rate
         self.stream = stream or sys.stdout
@@ -42,11 +45,13 @@ class Progress:
         return float(sum(self.work.values()))
 
     def time_left(self) -> float | None:
-        """Seconds left at the rate this sweep has measured (epochs resumed from checkpoints left out);
-        None before anything was measured."""
-        done = sum(self.done_epochs.values())
-        done_here = done - sum(self.resumed.values())
-        return self.elapsed() * (self.total - done) / done_here if done_here > 0 else None
+        """Seconds left at the rate this sweep has measured in cost per second (epochs resumed from
+        checkpoints left out); None before anything was measured."""
+        def weighed(epochs: dict) -> float:
+            return sum(self.cost[run] * n for run, n in epochs.items())
+        done = weighed(self.done_epochs)
+        done_here = done - weighed(self.resumed)
+        return self.elapsed() * (weighed(self.work) - done) / done_here if done_here > 0 else None
 
     def elapsed(self) -> float:
         return self.clock() - self.start

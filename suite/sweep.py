@@ -193,7 +193,8 @@ def run_study(study: Study, results_dir: Path, executor=None, force: bool = Fals
         # Runs computed by other code stay in the tables (marked) until their rerun replaces them.
         outdated = {} if force else load_runs(store, {i: store.outdated(i)[0] for i in pending if store.outdated(i)},
                                               set_aside)
-        progress = Progress({i: configs[i].epochs for i in pending}, stream, live)
+        progress = Progress({i: configs[i].epochs for i in pending}, stream, live,
+                            cost={i: training_multiply_adds(configs[i]) / max(1, configs[i].epochs) for i in pending})
         for line in set_aside:
             progress.print(line)
         if finished:

@@ -32,6 +32,20 @@ def test_time_left_comes_from_the_time_measured_so_far():
     assert out.getvalue().splitlines() == ["a: epoch 1/2", "[1/3 done] a (20 s so far, about 30 s left)"]
 
 
+def test_time_left_weighs_each_run_by_its_cost():
+    """Small runs done first do not make the deep ones ahead look as quick: an epoch of a run that
+    costs 10 times more counts 10 times."""
+    clock = Clock()
+    progress = Progress({"small": 2, "deep": 2}, io.StringIO(), live=False, clock=clock,
+                        cost={"small": 1.0, "deep": 10.0})
+    clock.now = 4.0
+    progress.done("small", "[1/2 done] small")
+    assert progress.time_left() == pytest.approx(40.0)  # 2 units in 4 s; 20 to go (epochs alike: 4 s)
+    clock.now = 24.0
+    progress.update("deep", 1.0, "deep: epoch 1/2")
+    assert progress.time_left() == pytest.approx(20.0)
+
+
 def test_epochs_resumed_from_a_checkpoint_do_not_count_as_this_sweeps_pace():
     clock = Clock()
     progress = Progress({"a": 200}, io.StringIO(), live=False, clock=clock)
