@@ -150,10 +150,23 @@ def _run(args) -> int:
     with executors.make(args.executor, args.workers, args.threads, args.scheduler) as executor:
         print(f"study {chosen.name}: {len(chosen.runs)} runs. {chosen.description}", flush=True)
         run_study(chosen, args.results, executor, args.force)
-    _print_summary(args.results / chosen.name)
+    directory = args.results / chosen.name
+    _print_summary(directory)
     if not args.no_plots:
         _plot(argparse.Namespace(results=args.results, studies=[chosen.name]))
+    _print_answer(directory, args.no_plots)
     return 0
+
+
+def _print_answer(directory: Path, no_plots: bool) -> None:
+    """What a sweep ends with: its answer, a sentence per depth, and where its figure is."""
+    from . import costs, records
+    rows, collapse_error = records.load_table(directory), _stored_study(directory).collapse_error
+    answers = costs.answers(rows, collapse_error)
+    if answers:
+        figure = directory / "figures" / f"{costs.headline_figure(rows, collapse_error)}.png"
+        print(f"\nThe answer ({directory}/summary.md):\n" + "".join(f"  {a}\n" for a in answers)
+              + ("" if no_plots else f"The figure: {figure}"))
 
 
 def _print_summary(directory: Path) -> None:

@@ -354,3 +354,44 @@ def depths_compared(rows: pd.DataFrame, collapse_error: float = variants.COLLAPS
     """Whether EP from zeros trained at two depths or more, where IEP trained too."""
     matches = [v for v in per_ep_variant(cost_points(rows, collapse_error)) if v[5] is not None]
     return len({v[0] for v in matches}) > 1
+
+
+def mode_at(points: pd.DataFrame, point: Point) -> str:
+    """The inference mode a point of a series stands for: 'ff+relax@2'."""
+    return points.loc[(points["series"] == point.series) & (points["mult_adds"] == point.mult_adds), "mode"].iloc[0]
+
+
+def answers(rows: pd.DataFrame, collapse_error: float = variants.COLLAPSE_ERROR) -> list[str]:
+    """The study's answer, a sentence per depth where IEP trained: IEP's largest saving over EP from
+    zeros (the largest saving, or the match where that is larger), at which error, with how many
+    seeds."""
+    points = cost_points(rows, collapse_error)
+    sentences = []
+    for depth, here in points.groupby("depth"):
+        match, saving = matched(here), largest_saving(here, collapse_error)
+        if match is None:
+            continue
+        layers, chosen_on = f"{depth} hidden layer{'s' if depth > 1 else ''}", match.chosen_on
+        seeds = f"IEP {seeds_trained(here, match.iep.series.rsplit(': ', 1)[0])} seeds trained"
+        if match.ep is None:
+            sentences.append(f"{layers}: EP from zeros trained no seed; IEP's {mode_at(here, match.best_iep)} "
+                             f"reaches {errors(match.best_iep, chosen_on)}% {chosen_on} error; {seeds}.")
+            continue
+        found = saving if saving is not None and saving.ep is not None and saving.ratio > match.ratio else match
+        iep, ep = found.iep, found.ep
+        seeds += f", EP {seeds_trained(here, ep.series.rsplit(': ', 1)[0])}"
+        reported = f" ({REPORTING}: IEP {iep.reported:.1f}%, EP {ep.reported:.1f}%)" if chosen_on != REPORTING else ""
+        saves = (f"{bracket(found)} fewer multiply-adds than EP from zeros" if found.ratio >= 1 else
+                 f"more multiply-adds than EP from zeros (which needs {found.ratio:.3g}x as many): no saving")
+        if found is match:
+            sentences.append(f"{layers}: at {match.error:.1f}% {chosen_on} error, the best both reach, IEP's "
+                             f"{mode_at(here, iep)} answers with {saves}{reported}; {seeds}.")
+        else:
+            sentences.append(f"{layers}: IEP's {mode_at(here, iep)} reaches {iep.error:.1f}% {chosen_on} error with "
+                             f"{saves}{reported}; {seeds}.")
+    return sentences
+
+
+def headline_figure(rows: pd.DataFrame, collapse_error: float = variants.COLLAPSE_ERROR) -> str:
+    """The figure that answers the study: against depth where it compares depths, else the cost one."""
+    return "against_depth" if depths_compared(rows, collapse_error) else "headline_cost"

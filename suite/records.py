@@ -320,9 +320,16 @@ def save_summary(table: pd.DataFrame, text: str, directory: Path) -> None:
 def summary_report(rows: pd.DataFrame, residuals: pd.DataFrame | None = None, tol: float = 1e-3,
                    collapse_error: float = COLLAPSE_ERROR, claims=()) -> tuple[pd.DataFrame, str]:
     """The summary table and the markdown report of a study's tables."""
+    from . import costs  # here, not at the top: costs builds on this module
     table = summary(rows, collapse_error)
     warning = mixed_code_note(rows)
-    text = (f"{warning}\n\n" if warning else "") + "## Final test error of each variant, over its seeds\n\n"
+    text = f"{warning}\n\n" if warning else ""
+    answers = costs.answers(rows, collapse_error)
+    if answers:
+        figure = costs.headline_figure(rows, collapse_error)
+        text += ("## The answer\n\n" + "".join(f"- {sentence}\n" for sentence in answers)
+                 + f"\n![the study's answer](figures/{figure}.png)\n\n")
+    text += "## Final test error of each variant, over its seeds\n\n"
     text += (f"A seed trained when its final error is below {100 * collapse_error:g}%; the mean and standard "
              "deviation are over the trained seeds only (a mean over trained and collapsed seeds describes "
              "neither).\n\n" + summary_markdown(table) + "\n")
@@ -331,7 +338,6 @@ def summary_report(rows: pd.DataFrame, residuals: pd.DataFrame | None = None, to
         text += ("\n## Runs that did not finish (collapsed runs, and runs stopped while still learning, count "
                  "above as seeds that did not train; the others are not in the table)\n\n"
                  + stopped.to_markdown(index=False) + "\n")
-    from . import costs  # here, not at the top: costs builds on this module
     matched = costs.table(rows, collapse_error)
     if not matched.empty:
         text += ("\n## Inference cost at matched error, per depth\n\nAt the best median error that both EP "

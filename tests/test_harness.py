@@ -1,5 +1,7 @@
 """The harness end to end on the smoke preset: study -> runs -> tables -> figures."""
+import contextlib
 import dataclasses
+import io
 import os
 import re
 import stat
@@ -23,15 +25,31 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def smoke_results(tmp_path_factory):
     root = tmp_path_factory.mktemp("results")
-    assert main(["run", "--preset", "smoke", "--results", str(root)]) == 0
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["run", "--preset", "smoke", "--results", str(root)]) == 0
+    (root / "printed.txt").write_text(printed.getvalue())
     return root / "smoke"
+
+
+def test_a_sweep_ends_with_its_answer_and_its_figure(smoke_results):
+    """The last lines: a sentence per depth (as summary.md opens with), then the figure's path."""
+    printed = (smoke_results.parent / "printed.txt").read_text().rstrip().splitlines()
+    answers = costs.answers(records.load_table(smoke_results))
+    figure = smoke_results / "figures" / f"{costs.headline_figure(records.load_table(smoke_results))}.png"
+    assert answers and printed[-len(answers) - 1:] == [f"  {a}" for a in answers] + [f"The figure: {figure}"]
+    assert figure.exists()
+    summary = (smoke_results / "summary.md").read_text()
+    assert summary.startswith("## The answer\n\n" + "".join(f"- {a}\n" for a in answers))
 
 
 def test_smoke_writes_tables_and_figures(smoke_results):
     for name in ("rows.parquet", "residuals.parquet", "summary.csv", "summary.md", "study.toml"):
         assert (smoke_results / name).exists(), name
-    # one backend: no torch-vs-jax figure; no diagnostics asked for: no alignment or saturation
-    for figure in set(plots.FIGURES) - {"torch_vs_jax", "alignment", "saturation"}:
+    # one backend: no torch-vs-jax figure; no diagnostics asked for: no alignment or saturation; IEP
+    # trains at one depth only: no figure against depth (the committed studies draw it)
+    assert not costs.depths_compared(records.load_table(smoke_results))
+    for figure in set(plots.FIGURES) - {"torch_vs_jax", "alignment", "saturation", "against_depth"}:
         for suffix in ("png", "svg"):
             assert (smoke_results / "figures" / f"{figure}.{suffix}").stat().st_size > 1000
     assert not list(smoke_results.glob(".*.tmp"))  # atomic writes leave no temporaries
