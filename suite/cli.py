@@ -160,11 +160,11 @@ def _run(args) -> int:
 
 def _print_answer(directory: Path, no_plots: bool) -> None:
     """What a sweep ends with: its answer, a sentence per depth, and where its figure is."""
-    from . import costs, records
-    rows, collapse_error = records.load_table(directory), _stored_study(directory).collapse_error
-    answers = costs.answers(rows, collapse_error)
+    from . import records
+    rows, settings = records.load_table(directory), _stored_study(directory)
+    answers = records.answer_lines(rows, settings.claims, settings.collapse_error)
     if answers:
-        figure = directory / "figures" / f"{costs.headline_figure(rows, collapse_error)}.png"
+        figure = directory / "figures" / f"{records.answer_figure(rows, settings.claims, settings.collapse_error)}.png"
         print(f"\nThe answer ({directory}/summary.md):\n" + "".join(f"  {a}\n" for a in answers)
               + ("" if no_plots else f"The figure: {figure}"))
 

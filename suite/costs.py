@@ -390,8 +390,3 @@ def answers(rows: pd.DataFrame, collapse_error: float = variants.COLLAPSE_ERROR)
             sentences.append(f"{layers}: IEP's {mode_at(here, iep)} reaches {iep.error:.1f}% {chosen_on} error with "
                              f"{saves}{reported}; {seeds}.")
     return sentences
-
-
-def headline_figure(rows: pd.DataFrame, collapse_error: float = variants.COLLAPSE_ERROR) -> str:
-    """The figure that answers the study: against depth where it compares depths, else the cost one."""
-    return "against_depth" if depths_compared(rows, collapse_error) else "headline_cost"

@@ -1,6 +1,7 @@
 """Figures drawn from stored tables only: nothing here trains or imports a backend."""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -12,11 +13,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from . import costs, records, variants  # noqa: E402
+from . import claims as claim_rules, costs, records, variants  # noqa: E402
+from .algorithms.inference import parse_mode  # noqa: E402
 from .costs import cost_points, with_outcome  # noqa: E402
 from .files import atomic_write  # noqa: E402
+from .store import RunStore  # noqa: E402
 
-FIGURES = ("against_depth", "headline_cost", "headline_seconds", "learning_curves", "train_seconds", "torch_vs_jax",
+FIGURES = ("answer", "against_depth", "headline_cost", "headline_seconds", "learning_curves", "train_seconds", "torch_vs_jax",
            "residuals", "alignment", "saturation")
 #: No date in the files: figures redrawn from unchanged tables are byte for byte the same.
 FIXED_METADATA = {"svg": {"Date": None}, "png": {}}
@@ -67,7 +70,8 @@ def unfinished_note(rows: pd.DataFrame) -> str:
 
 def _finish(fig, caption: str, out: Path, name: str) -> list[Path]:
     fig.text(0.01, 0.005, caption, fontsize=8, ha="left", va="bottom", wrap=True)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    # room for the caption: a line of 8-point text is about 0.16 inch
+    fig.tight_layout(rect=(0, 0.06 + 0.16 * caption.count("\n") / fig.get_figheight(), 1, 1))
     paths = [out / f"{name}.png", out / f"{name}.svg"]
     for path in paths:
         atomic_write(path, lambda tmp, fmt=path.suffix[1:]: fig.savefig(tmp, format=fmt, dpi=130,
@@ -188,6 +192,102 @@ def against_depth(rows: pd.DataFrame, out: Path, collapse_error: float) -> list[
                "needs; the whisker reaches down to the ladder's rung below, which EP had not yet passed. "
                f"{rows.iloc[0]['dataset']}; {costs.chosen_words(chosen_on)}.").format(tol=costs.MATCH_TOLERANCE)
     return _finish(fig, caption, out, "against_depth")
+
+
+#: One colour per algorithm in every figure that colours by algorithm (tab10: told apart in print and
+#: by most colour-blind readers).
+ALGORITHM_COLOURS = {"ep": "tab:blue", "iep": "tab:orange", "bp": "tab:green", "bptt": "tab:purple"}
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+LOG_PERCENT_TICKS = (0.5, 1, 2, 5, 10, 20, 50, 100)
+
+
+def swept_fields(runs: pd.DataFrame, claims) -> list[str]:
+    """The fields a study's question sweeps: those its claims name that vary across its runs (the
+    depth for sizes); else every field that varies, but the algorithm."""
+    def varies(name):
+        return runs[name].astype(str).nunique() > 1
+    def ordered(names):  # numbers with three values or more: a curve
+        return [n for n in names if pd.api.types.is_numeric_dtype(runs[n]) and not pd.api.types.is_bool_dtype(runs[n])
+                and runs[n].nunique() > 2]
+    named = dict.fromkeys(k for c in claims for table in (c.where, c.than or {}) for k in table)
+    named = ["depth" if n == "sizes" else n for n in named if n != "algorithm" and varies(n)]
+    varying = ["depth" if n == "sizes" else n for n in variants.label_fields(runs) if n != "algorithm" and varies(n)]
+    # one ordered axis where the question has one (T_neg, lam, depth), else where the study has one;
+    # the other fields name the series
+    numeric = ordered(named) or ordered(varying)
+    return [max(numeric, key=lambda n: runs[n].nunique())] if numeric else named or varying
+
+
+def final_outcomes(rows: pd.DataFrame, collapse_error: float) -> pd.DataFrame:
+    """Per run, its final test error (%) in its own mode (the one claims judge it by), and whether it
+    trained."""
+    final = records.final_rows(rows)
+    own = final[[parse_mode(m).kind == claim_rules.OWN_MODE[a] and records.primary_mode(r)
+                 for m, a, (_, r) in zip(final["mode"], final["algorithm"], final.iterrows())]]
+    return own.assign(**{"error %": 100 * own["error"],
+                         "trained": (own["error"] < collapse_error) & ~own["status"].isin(variants.STOPPED_EARLY)})
+
+
+def answer(rows: pd.DataFrame, out: Path, claims, description: str, collapse_error: float) -> list[Path]:
+    """The study's question answered along the field it sweeps: per variant, the final error against
+    that field (median and range over the seeds that trained, 'k/n' trained above each point, a
+    hollow point at the median of all seeds where none did), with the claims' verdicts beside."""
+    final = final_outcomes(rows, collapse_error)
+    runs = final.drop_duplicates("run_id")
+    x_fields = swept_fields(runs, claims)
+    labelled = variants.with_variants(final, given=tuple("sizes" if f == "depth" else f for f in x_fields))
+    numeric = len(x_fields) == 1 and pd.api.types.is_numeric_dtype(runs[x_fields[0]]) and \
+        not pd.api.types.is_bool_dtype(runs[x_fields[0]])
+    at = labelled[x_fields].apply(lambda r: "\n".join(variants._part(f, v) if f != "depth" else f"{v} hidden"
+                                                      for f, v in r.items()), axis=1)  # a field per line
+    order = [at[i] for i in labelled.sort_values(x_fields).index]
+    positions = {label: i for i, label in enumerate(dict.fromkeys(order))}
+    labelled = labelled.assign(x=at.map(positions))
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.1 * len(positions) + 4), 5.6))
+    series = list(dict.fromkeys(labelled["variant"]))
+    for i, name in enumerate(series):
+        mine = labelled[labelled["variant"] == name]
+        colour = ALGORITHM_COLOURS.get(mine["algorithm"].iloc[0], "0.3")
+        offset = 0.08 * (i - (len(series) - 1) / 2)  # side by side, not on top of each other
+        points = []
+        for x, here in mine.groupby("x"):
+            trained = here.loc[here["trained"], "error %"]
+            shown = trained if len(trained) else here["error %"]
+            points.append((x + offset, shown.median(), shown.min(), shown.max(), len(trained), len(here)))
+        xs, medians, lows, highs, k, n = map(list, zip(*points))
+        marker = MARKERS[i % len(MARKERS)]
+        if numeric:
+            ax.plot(xs, medians, color=colour, linewidth=1, alpha=0.6)
+        ax.errorbar(xs, medians, yerr=[[m - lo for m, lo in zip(medians, lows)], [h - m for m, h in zip(medians, highs)]],
+                    fmt="none", ecolor=colour, capsize=3)
+        for x, m, trained, total in zip(xs, medians, k, n):
+            ax.plot(x, m, marker=marker, color=colour, markerfacecolor=colour if trained else "white",
+                    markersize=7, linestyle="none")
+            ax.annotate(f"{trained}/{total}", (x, m), textcoords="offset points", xytext=(0, 7), ha="center",
+                        fontsize=7, color=colour)
+        ax.plot([], [], marker=marker, color=colour, label=name or mine["algorithm"].iloc[0].upper())
+    ax.set_xticks(list(positions.values()), list(positions), fontsize=8 if len(x_fields) > 1 else 9)
+    ax.set_xlabel(", ".join(x_fields))
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(matplotlib.ticker.FixedLocator(LOG_PERCENT_TICKS))
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda y, _: f"{y:g}"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_ylim(max(0.3, labelled["error %"].min() / 1.5), 150)  # room above 100% for the k/n labels
+    ax.set_ylabel("final test error, % (log)")
+    ax.axhline(100 * collapse_error, color="crimson", linewidth=0.8, linestyle=":")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    question = description.split("?")[0].removeprefix("Question:").strip() + "?" if "?" in description else ""
+    question = question[:1].upper() + question[1:]
+    seeds = int(labelled.groupby(["variant", "x"]).size().max())
+    ax.set_title(("\n".join(textwrap.wrap(question, 90)) + "\n" if question else "") +
+                 f"{records.scale_words(rows)}, up to {seeds} seeds per point", fontsize=9)
+    verdicts = records.judged_claims(rows, claims, collapse_error) if claims else pd.DataFrame()
+    lines = [f"{v['verdict']}: {c}" for c, v in zip(verdicts.get("claim", []), verdicts.to_dict("records"))]
+    caption = ["Per variant, the median final test error of the seeds that trained (filled; bars: their range; "
+               "hollow: none trained, median of all seeds), k/n: seeds trained, dotted: the "
+               f"{100 * collapse_error:g}% line at which a seed did not train."] + [f"Claim {line}" for line in lines]
+    width = int(15 * fig.get_figwidth())  # characters of 8-point text across the figure
+    return _finish(fig, "\n".join(line for part in caption for line in textwrap.wrap(part, width)), out, "answer")
 
 
 def learning_curves(rows: pd.DataFrame, out: Path, collapse_error: float) -> list[Path]:
@@ -345,7 +445,9 @@ def draw_all(directory: Path, collapse_error: float = variants.COLLAPSE_ERROR) -
     out = directory / "figures"
     out.mkdir(parents=True, exist_ok=True)
     sns.set_theme(style="whitegrid", context="notebook")
-    paths = against_depth(rows, out, collapse_error) if costs.depths_compared(rows, collapse_error) else []
+    study = RunStore(directory).study()
+    paths = answer(rows, out, study.claims, study.description, collapse_error) if study and study.claims else []
+    paths += against_depth(rows, out, collapse_error) if costs.depths_compared(rows, collapse_error) else []
     paths += headline(rows, out, "mult_adds", "headline_cost", collapse_error)
     paths += headline(rows, out, "seconds_per_10k", "headline_seconds", collapse_error)
     paths += learning_curves(rows, out, collapse_error)

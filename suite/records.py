@@ -317,6 +317,20 @@ def save_summary(table: pd.DataFrame, text: str, directory: Path) -> None:
     save_text(text, Path(directory) / "summary.md")
 
 
+def answer_lines(rows: pd.DataFrame, claims, collapse_error: float = COLLAPSE_ERROR) -> list[str]:
+    """What a study answers, a line each: per depth, IEP's saving (costs.answers); per claim, its verdict."""
+    from . import costs  # here, not at the top: costs builds on this module
+    verdicts = judged_claims(rows, claims, collapse_error) if claims else pd.DataFrame(columns=["verdict", "claim"])
+    return costs.answers(rows, collapse_error) + [f"{v}: {c}" for v, c in zip(verdicts["verdict"], verdicts["claim"])]
+
+
+def answer_figure(rows: pd.DataFrame, claims, collapse_error: float = COLLAPSE_ERROR) -> str:
+    """The figure that answers the study: its claims' answer figure where it has claims, else against
+    depth where it compares depths, else error against multiply-adds."""
+    from . import costs  # here, not at the top: costs builds on this module
+    return "answer" if claims else "against_depth" if costs.depths_compared(rows, collapse_error) else "headline_cost"
+
+
 def summary_report(rows: pd.DataFrame, residuals: pd.DataFrame | None = None, tol: float = 1e-3,
                    collapse_error: float = COLLAPSE_ERROR, claims=()) -> tuple[pd.DataFrame, str]:
     """The summary table and the markdown report of a study's tables."""
@@ -324,9 +338,9 @@ def summary_report(rows: pd.DataFrame, residuals: pd.DataFrame | None = None, to
     table = summary(rows, collapse_error)
     warning = mixed_code_note(rows)
     text = f"{warning}\n\n" if warning else ""
-    answers = costs.answers(rows, collapse_error)
+    answers = answer_lines(rows, claims, collapse_error)
     if answers:
-        figure = costs.headline_figure(rows, collapse_error)
+        figure = answer_figure(rows, claims, collapse_error)
         text += ("## The answer\n\n" + "".join(f"- {sentence}\n" for sentence in answers)
                  + f"\n![the study's answer](figures/{figure}.png)\n\n")
     text += "## Final test error of each variant, over its seeds\n\n"

@@ -17,6 +17,7 @@ import pytest
 from suite import costs, plots, records, study
 from suite.cli import main
 from suite.config import ConfigError, RunConfig
+from suite.store import RunStore
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,8 +36,8 @@ def smoke_results(tmp_path_factory):
 def test_a_sweep_ends_with_its_answer_and_its_figure(smoke_results):
     """The last lines: a sentence per depth (as summary.md opens with), then the figure's path."""
     printed = (smoke_results.parent / "printed.txt").read_text().rstrip().splitlines()
-    answers = costs.answers(records.load_table(smoke_results))
-    figure = smoke_results / "figures" / f"{costs.headline_figure(records.load_table(smoke_results))}.png"
+    answers = records.answer_lines(records.load_table(smoke_results), ())
+    figure = smoke_results / "figures" / f"{records.answer_figure(records.load_table(smoke_results), ())}.png"
     assert answers and printed[-len(answers) - 1:] == [f"  {a}" for a in answers] + [f"The figure: {figure}"]
     assert figure.exists()
     summary = (smoke_results / "summary.md").read_text()
@@ -47,9 +48,10 @@ def test_smoke_writes_tables_and_figures(smoke_results):
     for name in ("rows.parquet", "residuals.parquet", "summary.csv", "summary.md", "study.toml"):
         assert (smoke_results / name).exists(), name
     # one backend: no torch-vs-jax figure; no diagnostics asked for: no alignment or saturation; IEP
-    # trains at one depth only: no figure against depth (the committed studies draw it)
-    assert not costs.depths_compared(records.load_table(smoke_results))
-    for figure in set(plots.FIGURES) - {"torch_vs_jax", "alignment", "saturation", "against_depth"}:
+    # trains at one depth only: no figure against depth; no claims: no answer figure (the committed
+    # studies draw both)
+    assert not costs.depths_compared(records.load_table(smoke_results)) and not study.preset("smoke").claims
+    for figure in set(plots.FIGURES) - {"torch_vs_jax", "alignment", "saturation", "against_depth", "answer"}:
         for suffix in ("png", "svg"):
             assert (smoke_results / "figures" / f"{figure}.{suffix}").stat().st_size > 1000
     assert not list(smoke_results.glob(".*.tmp"))  # atomic writes leave no temporaries
@@ -374,6 +376,18 @@ def redraw_committed(study: str, into: Path) -> Path:
             (copy / name).write_bytes((committed / name).read_bytes())
     assert main(["plot", "--results", str(into), study]) == 0
     return copy
+
+
+@pytest.mark.parametrize("study, swept", [("steps", ["T_neg"]), ("pull", ["lam"]), ("baselines", ["depth"]),
+                                          ("zero_pull", ["kappa"]), ("nudging", ["random_sign", "symmetric"])])
+def test_an_answer_figure_is_drawn_along_what_its_question_sweeps(study, swept):
+    """The axis comes from the claims' fields that vary (a number with three values or more first,
+    else one of the study's own; else the claims' fields, each value a category)."""
+    directory = ROOT / "results" / "ablations" / study
+    stored = RunStore(directory).study()
+    runs = plots.final_outcomes(records.load_table(directory), stored.collapse_error).drop_duplicates("run_id")
+    assert plots.swept_fields(runs, stored.claims) == swept
+    assert (directory / "figures" / "answer.png").exists()
 
 
 @pytest.mark.parametrize("study", COMMITTED)
