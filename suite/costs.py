@@ -361,6 +361,11 @@ def mode_at(points: pd.DataFrame, point: Point) -> str:
     return points.loc[(points["series"] == point.series) & (points["mult_adds"] == point.mult_adds), "mode"].iloc[0]
 
 
+def headline_saving(match: Match, saving: Saving | None) -> Match | Saving:
+    """What a study's answer states at a depth: the largest saving where it exceeds the match."""
+    return saving if saving is not None and saving.ep is not None and saving.ratio > match.ratio else match
+
+
 def answers(rows: pd.DataFrame, collapse_error: float = variants.COLLAPSE_ERROR) -> list[str]:
     """The study's answer, a sentence per depth where IEP trained: IEP's largest saving over EP from
     zeros (the largest saving, or the match where that is larger), at which error, with how many
@@ -377,7 +382,7 @@ def answers(rows: pd.DataFrame, collapse_error: float = variants.COLLAPSE_ERROR)
             sentences.append(f"{layers}: EP from zeros trained no seed; IEP's {mode_at(here, match.best_iep)} "
                              f"reaches {errors(match.best_iep, chosen_on)}% {chosen_on} error; {seeds}.")
             continue
-        found = saving if saving is not None and saving.ep is not None and saving.ratio > match.ratio else match
+        found = headline_saving(match, saving)
         iep, ep = found.iep, found.ep
         seeds += f", EP {seeds_trained(here, ep.series.rsplit(': ', 1)[0])}"
         reported = f" ({REPORTING}: IEP {iep.reported:.1f}%, EP {ep.reported:.1f}%)" if chosen_on != REPORTING else ""

@@ -1,6 +1,7 @@
 """Figures drawn from stored tables only: nothing here trains or imports a backend."""
 from __future__ import annotations
 
+import math
 import textwrap
 from pathlib import Path
 
@@ -90,37 +91,188 @@ def _panels(data: pd.DataFrame, height: float = 4.6):
         yield fig, ax, here, ax is axes[0][-1]
 
 
+KIND_MARKERS = {"relax": "o", "ff+relax": "s", "ff": "D"}
+DRAWN_SAVING = 1.5  # a saving is drawn as an arrow from this ratio on (below it, the points nearly touch)
+VARIANT_STYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))  # an algorithm's variants, in order
+
+
+def multiply_adds(value: float, _=None) -> str:
+    """'100k', '1M', '20M': a multiply-add count as an axis reads it."""
+    for size, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= size:
+            return f"{value / size:g}{unit}"
+    return f"{value:g}"
+
+
+def percent_axis(ax, low: float) -> None:
+    """A log axis of error in % with readable ticks (0.5, 1, 2, 5, ..., 100)."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(matplotlib.ticker.FixedLocator(LOG_PERCENT_TICKS))
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda y, _: f"{y:g}"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_ylim(max(0.3, low / 1.5), 100)
+
+
+def variant_styles(shown: pd.DataFrame) -> dict[str, object]:
+    """Each variant that trained a seed, its line style: the order of its algorithm's variants."""
+    styles = {}
+    for _, group in shown[shown["trained"]].groupby("algorithm", sort=False):
+        for i, variant in enumerate(dict.fromkeys(group["variant"])):
+            styles[variant] = VARIANT_STYLES[i % len(VARIANT_STYLES)]
+    return styles
+
+
+def draw_series(ax, shown: pd.DataFrame, x: str, styles: dict) -> None:
+    """Per series that trained: the median over its trained seeds at each budget, joined in budget
+    order, with their range (a band where seeds share x, as multiply-adds do; bars where they differ,
+    as measured seconds do), a marker per mode kind, and its seeds trained / run at its last point."""
+    for series, group in shown[shown["trained"]].groupby("series", sort=False):
+        first = group.iloc[0]
+        colour = ALGORITHM_COLOURS.get(first["algorithm"], "0.3")
+        per_budget = group.groupby("mult_adds").agg(x=(x, "median"), median=("error %", "median"),
+                                                      low=("error %", "min"), high=("error %", "max"))
+        ax.plot(per_budget["x"], per_budget["median"], color=colour, linestyle=styles[first["variant"]],
+                marker=KIND_MARKERS[first["mode_kind"]], markersize=5, linewidth=1.4)
+        if x == "mult_adds" and len(per_budget) > 1:
+            ax.fill_between(per_budget["x"], per_budget["low"], per_budget["high"], color=colour, alpha=0.12,
+                            linewidth=0)
+        else:
+            ax.errorbar(per_budget["x"], per_budget["median"], fmt="none", ecolor=colour, elinewidth=0.8,
+                        yerr=[per_budget["median"] - per_budget["low"], per_budget["high"] - per_budget["median"]])
+        trained, run = group["run_id"].nunique(), shown.loc[shown["series"] == series, "run_id"].nunique()
+        last = per_budget.iloc[-1]
+        ax.annotate(f"{trained}/{run}", (last["x"], last["median"]), textcoords="offset points", xytext=(4, 3),
+                    fontsize=7, color=colour)
+
+
+def draw_saving(ax, here: pd.DataFrame, collapse_error: float) -> str:
+    """The arrow from IEP's point to where EP from zeros first reaches its error, labelled with the
+    saving; its words for the caption ('' without a saving to draw)."""
+    match = costs.matched(here)
+    if match is None or match.ep is None:
+        return ""
+    found = costs.headline_saving(match, costs.largest_saving(here, collapse_error))
+    if found.ratio < DRAWN_SAVING or math.isnan(found.iep.reported) or math.isnan(found.ep.reported):
+        return ""
+    start, end = (found.iep.mult_adds, found.iep.reported), (found.ep.mult_adds, found.ep.reported)
+    ax.annotate("", end, start, arrowprops=dict(arrowstyle="->", color="black", linewidth=1.2))
+    label = f"{costs.bracket(found)} fewer\nmultiply-adds"
+    ax.annotate(label, (math.sqrt(start[0] * end[0]), math.sqrt(start[1] * end[1])), textcoords="offset points",
+                xytext=(0, 8), ha="center", fontsize=9, fontweight="bold")
+    return (f"{found.iep.series.split(': ')[0]}'s {costs.mode_at(here, found.iep)} against "
+            f"{found.ep.series.split(': ')[0]}'s {costs.mode_at(here, found.ep)}")
+
+
+def legend(ax, shown: pd.DataFrame, styles: dict) -> None:
+    """A line per variant that trained (colour: algorithm; line style: which of its variants); the
+    caption names the markers of the mode kinds."""
+    from matplotlib.lines import Line2D
+    handles = [Line2D([], [], color=ALGORITHM_COLOURS.get(shown.loc[shown["variant"] == v, "algorithm"].iloc[0], "0.3"),
+                      linestyle=style, label=v) for v, style in styles.items()]
+    ax.legend(handles=handles, fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+
+
+def untrained_strip(ax, shown: pd.DataFrame) -> None:
+    """The variants no seed of which trained, with their counts, in a strip under the curves."""
+    runs = shown.drop_duplicates("run_id")
+    counts = runs.groupby("variant", sort=False)["trained"].agg(["sum", "size"])
+    failed = [f"{v} (0 of {n})" for v, (k, n) in counts.iterrows() if k == 0]
+    if failed:
+        ax.text(0.01, 0.01, "\n".join(textwrap.wrap("did not train: " + ", ".join(failed), 70)),
+                transform=ax.transAxes, fontsize=7, color="crimson", va="bottom",
+                bbox=dict(facecolor="white", alpha=0.85, edgecolor="none"))
+
+
+def without_sizes(points: pd.DataFrame) -> pd.DataFrame:
+    """Points of one depth's panel with the layer sizes, which its title gives, left out of their names."""
+    sizes = " " + points["sizes"].astype(str).str.replace(" ", "-")
+    def strip(column):
+        return [name.replace(part, "", 1) for name, part in zip(points[column], sizes)]
+    return points.assign(variant=strip("variant"), series=strip("series"))
+
+
+MAX_CURVES = 8  # variants per panel (a legend line each); more are split into panels (facets)
+
+
+def facets(shown: pd.DataFrame) -> list[tuple[str, list[str]]]:
+    """The panels one depth's trained variants are drawn in, each titled by what it holds: all in one
+    when they fit; else split by the field that gives the fewest panels of at most MAX_CURVES (a
+    variant whose algorithm does not use the field, such as bp, in every panel); else in chunks."""
+    runs = shown[shown["trained"]].drop_duplicates("variant").set_index("variant")
+    trained = list(runs.index)
+    if len(trained) <= MAX_CURVES:
+        return [("", trained)]
+    best = None
+    for field in variants.LABEL_ORDER[1:]:
+        using = [v for v in trained if field not in variants.UNUSED.get(runs.loc[v, "algorithm"], ())]
+        values = list(dict.fromkeys(runs.loc[using, field].astype(str)))
+        if field not in runs or len(values) < 2:
+            continue
+        common = [v for v in trained if v not in using]
+        panels = [(variants._part(field, runs.loc[[u for u in using if str(runs.loc[u, field]) == value][0], field]),
+                   common + [u for u in using if str(runs.loc[u, field]) == value]) for value in values]
+        if max(len(p[1]) for p in panels) <= MAX_CURVES and (best is None or len(panels) < len(best)):
+            best = panels
+    return best or [(f"part {i // MAX_CURVES + 1}", trained[i:i + MAX_CURVES])
+                    for i in range(0, len(trained), MAX_CURVES)]
+
+
+def cost_axes(ax, x: str, shown: pd.DataFrame) -> None:
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))  # 1M, 2M, 5M, 10M, ...
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(multiply_adds if x == "mult_adds" else
+                                                                 lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    percent_axis(ax, shown.loc[shown["trained"], "error %"].min() if shown["trained"].any() else 1.0)
+    ax.set_xlabel("multiply-adds per sample (log)" if x == "mult_adds" else "measured seconds per 10,000 samples (log)")
+    ax.set_ylabel(f"{costs.REPORTING} error, % (log)")
+    ax.grid(True, which="major", alpha=0.3)
+
+
 def headline(rows: pd.DataFrame, out: Path, x: str, name: str, collapse_error: float) -> list[Path]:
+    """Per depth, test error against inference cost (multiply-adds, or measured seconds): a curve per
+    variant and mode kind over its relaxation budgets, IEP's ff a point, the saving drawn on the plot;
+    a depth with more variants than a legend can tell apart is split into panels."""
     points = cost_points(rows, collapse_error)
-    order = list(dict.fromkeys(points["series"]))  # the study's order: T_neg 1, 2, 4, 10, not 1, 10, 2
-    for fig, ax, here, last in _panels(points, height=legend_height(order, 5.4)):
+    panels = []
+    for depth in sorted(points["depth"].unique()):
+        here = without_sizes(points[points["depth"] == depth])
+        whole = here[here["split"] == costs.REPORTING]
+        layers = f"{depth} hidden layer{'s' if depth > 1 else ''} ({here['sizes'].iloc[0].replace(' ', '-')})"
+        for i, (title, chosen) in enumerate(facets(whole)):  # the first panel lists what did not train
+            panels.append((layers + (f": {title}" if title else ""), here[here["variant"].isin(chosen)],
+                           whole if i == 0 else None))
+    columns = min(3, len(panels))
+    rows_of_panels = math.ceil(len(panels) / columns)
+    fig, axes = plt.subplots(rows_of_panels, columns, figsize=(6.4 * columns + 0.6, 6.6 * rows_of_panels + 0.8),
+                             squeeze=False)
+    compared = []
+    for ax, (title, here, whole) in zip(axes.flat, panels):
         shown = here[here["split"] == costs.REPORTING]
-        if x == "mult_adds":  # the cost is exact, so seeds share x: the band runs over seeds
-            draw_outcomes(ax, shown, x, order, last)
-        else:  # measured seconds differ per seed: a point per seed, the line through the medians
-            draw_outcomes(ax, shown, x, order, last, estimator=None)
-        ax.set(xscale="log", yscale="log")
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_xlabel("multiply-adds per sample (log)" if x == "mult_adds" else
-                      "measured seconds per 10,000 samples (log)")
-        ax.set_ylabel("test error, % (log)")
-        ax.grid(True, which="both", alpha=0.3)
-        if x == "mult_adds":
-            match = costs.matched(here)
-            words = costs.describe(match, costs.largest_saving(here, collapse_error))
-            if match is not None:
-                words += f"\n({costs.chosen_words(match.chosen_on)})"
-            ax.text(0.5, -0.22, words, transform=ax.transAxes, fontsize=8, ha="center", va="top",
-                    bbox=dict(facecolor="white", alpha=0.8, edgecolor="0.7"))
-        if last:
-            ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
-    what = "multiply-adds" if x == "mult_adds" else "measured time"
-    spread = "median over the seeds that trained, band: their range" if x == "mult_adds" else \
-        "one point per seed and budget"
-    caption = (f"Test error at the last checkpoint against inference {what}, per variant. A curve runs over the "
-               f"relaxation budget T; ff points are single forward passes. {rows.iloc[0]['dataset']}; {spread}; "
-               f"x: a seed that did not train ({not_trained(rows, collapse_error)})." + unfinished_note(rows))
-    return _finish(fig, caption, out, name)
+        styles = variant_styles(shown)
+        draw_series(ax, shown, x, styles)
+        cost_axes(ax, x, shown)
+        ax.set_title(title, fontsize=10)
+        if x == "mult_adds" and not here.empty:
+            words = draw_saving(ax, here, collapse_error)
+            compared += [f"{title}: {words}"] if words else []
+        legend(ax, shown, styles)
+        if whole is not None:
+            untrained_strip(ax, whole)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    chosen_on = costs.choosing_split(points)
+    spread = "band: their range" if x == "mult_adds" else "bars: their range; a point per budget at the median time"
+    kinds = ", ".join(f"{shape}: {costs.KIND_NAMES[k]}" for k, shape in
+                      (("relax", "circles"), ("ff+relax", "squares"), ("ff", "diamonds")))
+    caption = (f"{costs.REPORTING.capitalize()} error at the last checkpoint against inference "
+               f"{'multiply-adds' if x == 'mult_adds' else 'measured time'}: a curve per variant over its relaxation "
+               f"budgets T ({kinds}: one forward pass), colour: the algorithm, the median over the seeds that trained "
+               f"(k/n: seeds trained / run), {spread}. {rows.iloc[0]['dataset']}; {records.scale_words(rows)}."
+               + (f" Arrows: {'; '.join(compared)}, {costs.chosen_words(chosen_on)}." if compared else "")
+               + unfinished_note(rows))
+    width = int(15 * fig.get_figwidth())
+    return _finish(fig, "\n".join(textwrap.wrap(caption, width)), out, name)
 
 
 BUDGET_STYLES = ("-", "--", ":")  # EP's training budgets at a depth, fewest steps first

@@ -294,7 +294,7 @@ def scale_words(rows: pd.DataFrame) -> str:
     runs = rows.drop_duplicates("run_id")
     images = runs["train_size"].map(lambda n: "all" if pd.isna(n) else f"{int(n):,}")
     pairs = dict.fromkeys(zip(images, runs["epochs"].astype(int)))
-    return "; ".join(f"{n} images x {e} epochs" for n, e in pairs)
+    return "; ".join(f"{n} images x {e} epoch{'s' if e != 1 else ''}" for n, e in pairs)
 
 
 def judged_claims(rows: pd.DataFrame, claims, collapse_error: float = COLLAPSE_ERROR,
