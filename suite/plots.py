@@ -26,36 +26,9 @@ FIGURES = ("answer", "against_depth", "headline_cost", "headline_seconds", "lear
 FIXED_METADATA = {"svg": {"Date": None}, "png": {}}
 
 
-def budgets(rows: pd.DataFrame) -> str:
-    """'EP T_neg=20; IEP T_neg=4, lam=1' for the runs of one panel."""
-    parts = []
-    for algorithm, group in rows[rows["algorithm"] != "bp"].groupby("algorithm"):
-        t = "/".join(str(v) for v in sorted(group["T_neg"].unique()))
-        lam = "/".join(f"{v:g}" for v in sorted(group["lam"].unique()))
-        parts.append(f"{algorithm.upper()} T_neg={t}" + (f", lam={lam}" if algorithm == "iep" else ""))
-    return "; ".join(parts)
-
-
 def legend_height(series, least: float) -> float:
     """A figure's height in inches that leaves its legend (a line per series) room above the caption."""
     return max(least, 0.2 * len(series) + 1.8)
-
-
-def draw_outcomes(ax, data: pd.DataFrame, x: str, order, last: bool, estimator="median") -> None:
-    """Trained seeds: the median line with the range as a band, per series. Seeds that did not
-    train: an x at each of their points."""
-    sns.lineplot(data=data[data["trained"]], x=x, y="error %", hue="series", hue_order=order, marker="o",
-                 errorbar=("pi", 100), estimator=estimator, ax=ax, legend=last)
-    collapsed = data[~data["trained"]]
-    if not collapsed.empty:
-        ax.scatter(collapsed[x], collapsed["error %"], marker="x", s=40, color="crimson", zorder=5,
-                   label="seed that did not train")
-
-
-def not_trained(rows: pd.DataFrame, collapse_error: float) -> str:
-    """What makes a seed one that did not train, as a caption says it."""
-    stopped = " or stopped early by the abort rule" if rows["status"].isin(variants.STOPPED_EARLY).any() else ""
-    return f"final error >= {100 * collapse_error:g}%{stopped}"
 
 
 def unfinished_note(rows: pd.DataFrame) -> str:
@@ -79,16 +52,6 @@ def _finish(fig, caption: str, out: Path, name: str) -> list[Path]:
                                                                        metadata=FIXED_METADATA[fmt]))
     plt.close(fig)
     return paths
-
-
-def _panels(data: pd.DataFrame, height: float = 4.6):
-    depths = sorted(data["depth"].unique())
-    # room beside the panels for the legend, a line per series
-    fig, axes = plt.subplots(1, len(depths), figsize=(5.2 * len(depths) + 4, height), squeeze=False, sharey=True)
-    for ax, depth in zip(axes[0], depths):
-        here = data[data["depth"] == depth]
-        ax.set_title(f"{depth} hidden layer{'s' if depth > 1 else ''}\n(trained: {budgets(here)})", fontsize=10)
-        yield fig, ax, here, ax is axes[0][-1]
 
 
 KIND_MARKERS = {"relax": "o", "ff+relax": "s", "ff": "D"}
@@ -122,18 +85,19 @@ def variant_styles(shown: pd.DataFrame) -> dict[str, object]:
     return styles
 
 
-def draw_series(ax, shown: pd.DataFrame, x: str, styles: dict) -> None:
-    """Per series that trained: the median over its trained seeds at each budget, joined in budget
-    order, with their range (a band where seeds share x, as multiply-adds do; bars where they differ,
-    as measured seconds do), a marker per mode kind, and its seeds trained / run at its last point."""
+def draw_series(ax, shown: pd.DataFrame, x: str, styles: dict, along: str = "mult_adds") -> None:
+    """Per series that trained: the median over its trained seeds at each point of `along` (its
+    budgets, or its evaluated epochs), joined in that order, with their range (a band where seeds
+    share x, as multiply-adds and epochs do; bars where they differ, as measured seconds do), a marker
+    per mode kind, and its seeds trained / run at its last point."""
     for series, group in shown[shown["trained"]].groupby("series", sort=False):
         first = group.iloc[0]
         colour = ALGORITHM_COLOURS.get(first["algorithm"], "0.3")
-        per_budget = group.groupby("mult_adds").agg(x=(x, "median"), median=("error %", "median"),
-                                                      low=("error %", "min"), high=("error %", "max"))
+        per_budget = group.groupby(along).agg(x=(x, "median"), median=("error %", "median"),
+                                              low=("error %", "min"), high=("error %", "max"))
         ax.plot(per_budget["x"], per_budget["median"], color=colour, linestyle=styles[first["variant"]],
                 marker=KIND_MARKERS[first["mode_kind"]], markersize=5, linewidth=1.4)
-        if x == "mult_adds" and len(per_budget) > 1:
+        if x == along and len(per_budget) > 1:
             ax.fill_between(per_budget["x"], per_budget["low"], per_budget["high"], color=colour, alpha=0.12,
                             linewidth=0)
         else:
@@ -203,10 +167,10 @@ def facets(shown: pd.DataFrame) -> list[tuple[str, list[str]]]:
     if len(trained) <= MAX_CURVES:
         return [("", trained)]
     best = None
-    for field in variants.LABEL_ORDER[1:]:
+    for field in [f for f in variants.LABEL_ORDER[1:] if f in runs]:
         using = [v for v in trained if field not in variants.UNUSED.get(runs.loc[v, "algorithm"], ())]
         values = list(dict.fromkeys(runs.loc[using, field].astype(str)))
-        if field not in runs or len(values) < 2:
+        if len(values) < 2:
             continue
         common = [v for v in trained if v not in using]
         panels = [(variants._part(field, runs.loc[[u for u in using if str(runs.loc[u, field]) == value][0], field]),
@@ -234,16 +198,7 @@ def headline(rows: pd.DataFrame, out: Path, x: str, name: str, collapse_error: f
     variant and mode kind over its relaxation budgets, IEP's ff a point, the saving drawn on the plot;
     a depth with more variants than a legend can tell apart is split into panels."""
     points = cost_points(rows, collapse_error)
-    panels = []
-    for depth in sorted(points["depth"].unique()):
-        here = without_sizes(points[points["depth"] == depth])
-        whole = here[here["split"] == costs.REPORTING]
-        layers = f"{depth} hidden layer{'s' if depth > 1 else ''} ({here['sizes'].iloc[0].replace(' ', '-')})"
-        for i, (title, chosen) in enumerate(facets(whole)):  # the first panel lists what did not train
-            panels.append((layers + (f": {title}" if title else ""), here[here["variant"].isin(chosen)],
-                           whole if i == 0 else None))
-    columns = min(3, len(panels))
-    rows_of_panels = math.ceil(len(panels) / columns)
+    panels, columns, rows_of_panels = depth_panels(points)
     fig, axes = plt.subplots(rows_of_panels, columns, figsize=(6.4 * columns + 0.6, 6.6 * rows_of_panels + 0.8),
                              squeeze=False)
     compared = []
@@ -442,53 +397,92 @@ def answer(rows: pd.DataFrame, out: Path, claims, description: str, collapse_err
     return _finish(fig, "\n".join(line for part in caption for line in textwrap.wrap(part, width)), out, "answer")
 
 
+def depth_panels(points: pd.DataFrame):
+    """The panels of a figure drawn per depth: (title, its rows, the depth's rows in its first panel
+    to list what did not train, else None), split by facets where a depth has too many variants."""
+    panels = []
+    for depth in sorted(points["depth"].unique()):
+        here = without_sizes(points[points["depth"] == depth])
+        whole = here[here["split"] == costs.REPORTING] if "split" in here else here
+        layers = f"{depth} hidden layer{'s' if depth > 1 else ''} ({here['sizes'].iloc[0].replace(' ', '-')})"
+        for i, (title, chosen) in enumerate(facets(whole)):
+            panels.append((layers + (f": {title}" if title else ""), here[here["variant"].isin(chosen)],
+                           whole if i == 0 else None))
+    columns = min(3, len(panels))
+    return panels, columns, math.ceil(len(panels) / columns)
+
+
 def learning_curves(rows: pd.DataFrame, out: Path, collapse_error: float) -> list[Path]:
-    data = rows[(rows["split"] == "test") & rows.apply(records.primary_mode, axis=1)]
-    data = with_outcome(data, collapse_error)
-    order = list(dict.fromkeys(data["series"]))
+    """Per depth, each variant's own modes' test error at every evaluated epoch (marked), median over
+    trained seeds with their range; what did not train listed apart; a cross where a run diverged."""
+    data = rows[(rows["split"] == costs.REPORTING) & rows.apply(records.primary_mode, axis=1)]
+    data = with_outcome(data[data["status"].isin(records.OUTCOME_STATUSES)], collapse_error)
     diverged = rows[(rows["status"] == "diverged") & (rows["split"] == "")]
-    for fig, ax, here, last in _panels(data, height=legend_height(order, 4.6)):
-        draw_outcomes(ax, here[here["status"].isin(records.OUTCOME_STATUSES)], "epoch", order, last)
-        stopped = diverged[diverged["depth"] == here["depth"].iloc[0]]
+    panels, columns, lines = depth_panels(data)
+    fig, axes = plt.subplots(lines, columns, figsize=(6.4 * columns + 0.6, 6.2 * lines + 0.6), squeeze=False)
+    for ax, (title, here, whole) in zip(axes.flat, panels):
+        styles = variant_styles(here)
+        draw_series(ax, here, "epoch", styles, along="epoch")
+        stopped = diverged[diverged["sizes"] == here["sizes"].iloc[0]] if not here.empty else diverged.iloc[:0]
         if not stopped.empty:  # where a run diverged: a cross at the top, not a silent gap
-            ax.scatter(stopped["epoch"], [100] * len(stopped), marker="X", s=80, color="black",
-                       label=f"diverged ({len(stopped)} run{'s' if len(stopped) > 1 else ''})", zorder=5)
-        ax.set(yscale="log", xlabel="epoch (0 = untrained)", ylabel="test error, % (log)",
-               xticks=sorted(here["epoch"].unique()))
-        ax.grid(True, which="both", alpha=0.3)
-        if last and ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
-    return _finish(fig, "Test error of each variant's own inference modes (relax@T_neg, ff, ff+relax@T_neg) after "
-                   "every epoch: the median over the seeds that trained, band: their range; x: a seed that did not "
-                   f"train ({not_trained(rows, collapse_error)}); a black cross marks the epoch where a run "
-                   "diverged." + unfinished_note(rows), out, "learning_curves")
+            ax.scatter(stopped["epoch"], [90] * len(stopped), marker="X", s=80, color="black", zorder=5)
+        percent_axis(ax, here.loc[here["trained"], "error %"].min() if here["trained"].any() else 1.0)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, nbins=10))  # ticks that never overlap
+        ax.set(xlabel="epoch (0 = untrained)", ylabel=f"{costs.REPORTING} error, % (log)")
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, which="major", alpha=0.3)
+        legend(ax, here, styles)
+        if whole is not None:
+            untrained_strip(ax, whole)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    caption = (f"{costs.REPORTING.capitalize()} error of each variant's own inference modes (circles: relax@T_neg "
+               "from zeros, squares: ff+relax@T_neg, diamonds: ff) at the epochs it was evaluated at (the markers; "
+               "lines join them): the median over the seeds that trained (k/n: seeds trained / run), band: their "
+               f"range. {rows.iloc[0]['dataset']}; {records.scale_words(rows)}."
+               + (f" A black cross: a run diverged there ({len(diverged)})." if not diverged.empty else "")
+               + unfinished_note(rows))
+    return _finish(fig, "\n".join(textwrap.wrap(caption, int(15 * fig.get_figwidth()))), out, "learning_curves")
 
 
-RESIDUAL_FLOOR = 1e-8  # where a residual of exactly 0 (a float32 state that stopped moving) is drawn
 START_NAMES = {"zeros": "from zeros", "forward": "from f"}
 
 
 def residual_curves(rows: pd.DataFrame, residuals: pd.DataFrame, out: Path) -> list[Path]:
     """The fixed-point residual against free steps at the last checkpoint, per depth: EP from
-    zeros against IEP from its initializer's prediction (IEP from zeros is in summary.md)."""
-    variant = variants.with_variants(rows, given=("sizes",)).drop_duplicates("run_id").set_index("run_id")["variant"]
+    zeros against IEP from its initializer's prediction (IEP from zeros is in summary.md); the
+    median over seeds thick, each seed thin; a curve ends where its state stopped moving exactly."""
+    named = variants.with_variants(rows, given=("sizes",)).drop_duplicates("run_id").set_index("run_id")
     residuals = residuals[~((residuals["algorithm"] == "iep") & (residuals["start"] == "zeros"))]
-    data = residuals.assign(series=[f"{variant[r]}: {START_NAMES[s]}" for r, s in
-                                    zip(residuals["run_id"], residuals["start"])],
-                            residual=residuals["residual"].clip(lower=RESIDUAL_FLOOR))
-    order = list(dict.fromkeys(data["series"]))
-    for fig, ax, here, last in _panels(data, height=legend_height(order, 4.6)):
-        sns.lineplot(data=here, x="step", y="residual", hue="series", hue_order=order, estimator="median",
-                     errorbar=("pi", 100), ax=ax, legend=last)
-        ax.set(yscale="log", xscale="log", xlabel="free relaxation step t (log)",
-               ylabel="max |s_{t+1} - s_t| (log)")
-        ax.grid(True, which="both", alpha=0.3)
-        if last:
-            ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
-    return _finish(fig, "How fast the free relaxation settles at the last checkpoint, on up to 1,000 test images: the "
-                   "largest change of any unit in one step, EP from zeros and IEP from its initializer's prediction f "
-                   f"with the pull; median over seeds, band: range; exactly 0 is drawn at {RESIDUAL_FLOOR:g}.",
-                   out, "residuals")
+    data = residuals[residuals["residual"] > 0]  # exactly 0: the state stopped moving, where the curve ends
+    data = data.assign(variant=[f"{named.loc[r, 'variant']} {START_NAMES[s]}" for r, s in
+                                zip(data["run_id"], data["start"])],
+                       sizes=named.loc[data["run_id"], "sizes"].to_numpy(), trained=True)
+    data = data.assign(series=data["variant"])
+    panels, columns, lines = depth_panels(data)
+    fig, axes = plt.subplots(lines, columns, figsize=(6.4 * columns + 0.6, 5.8 * lines + 0.6), squeeze=False)
+    for ax, (title, here, _) in zip(axes.flat, panels):
+        styles = variant_styles(here)
+        for (variant, run), seed in here.groupby(["variant", "run_id"], sort=False):
+            colour = ALGORITHM_COLOURS.get(seed["algorithm"].iloc[0], "0.3")
+            ax.plot(seed["step"], seed["residual"], color=colour, linestyle=styles[variant], linewidth=0.6, alpha=0.35)
+        for variant, group in here.groupby("variant", sort=False):
+            steps = group.groupby("step")["residual"]  # the median while every seed is still moving
+            median = steps.median()[steps.size() == group["run_id"].nunique()]
+            colour = ALGORITHM_COLOURS.get(group["algorithm"].iloc[0], "0.3")
+            ax.plot(median.index, median.to_numpy(), color=colour, linestyle=styles[variant], linewidth=1.8)
+        ax.set(xscale="log", yscale="log", xlabel="free relaxation step $t$ (log)",
+               ylabel=r"residual $\max\,|s_{t+1} - s_t|$ (log)")
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, which="major", alpha=0.3)
+        legend(ax, here, styles)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    caption = ("How fast the free relaxation settles at the last checkpoint, on up to 1,000 images of the first "
+               "ladder split: the largest change of any unit in one step, EP from zeros and IEP from its "
+               "initializer's prediction f with the pull; thick: the median over seeds while all are still moving, "
+               "thin: each seed. A curve ends where its state stopped moving exactly (residual 0).")
+    return _finish(fig, "\n".join(textwrap.wrap(caption, int(15 * fig.get_figwidth()))), out, "residuals")
 
 
 def _layer_panels(data: pd.DataFrame, order, title: str, height: float = 4.6):
@@ -558,16 +552,35 @@ def per_epoch_seconds(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def train_seconds(rows: pd.DataFrame, out: Path) -> list[Path]:
+    """Training seconds per epoch against depth, per variant and backend: the median over epochs and
+    seeds with their range; a line joins two depths only where no depth between them went unmeasured."""
     epochs = per_epoch_seconds(rows)
-    fig, ax = plt.subplots(figsize=(6.5, 4.4))
-    sns.lineplot(data=epochs, x="depth", y="train_seconds", hue="variant", style="backend", marker="o",
-                 estimator="median", errorbar=("pi", 100), ax=ax)
+    fig, ax = plt.subplots(figsize=(7.5, 5.6))
+    styles = {b: s for b, s in zip(dict.fromkeys(epochs["backend"]), VARIANT_STYLES)}
+    for i, ((variant, backend), group) in enumerate(epochs.groupby(["variant", "backend"], sort=False)):
+        per_depth = group.groupby("depth")["train_seconds"].agg(["median", "min", "max"])
+        colour = ALGORITHM_COLOURS.get(group["algorithm"].iloc[0], "0.3")
+        marker = MARKERS[list(dict.fromkeys(epochs.loc[epochs["algorithm"] == group["algorithm"].iloc[0],
+                                                       "variant"])).index(variant) % len(MARKERS)]
+        ax.errorbar(per_depth.index, per_depth["median"], yerr=[per_depth["median"] - per_depth["min"],
+                                                               per_depth["max"] - per_depth["median"]],
+                    color=colour, marker=marker, linestyle="none", capsize=3,
+                    label=f"{variant} {backend}" if epochs["backend"].nunique() > 1 else variant)
+        for (d0, m0), (d1, m1) in zip(per_depth["median"].items(), list(per_depth["median"].items())[1:]):
+            if d1 == d0 + 1:  # measured neighbours only
+                ax.plot([d0, d1], [m0, m1], color=colour, linestyle=styles[backend], linewidth=1)
     ax.set(yscale="log", xlabel="hidden layers", ylabel="training seconds per epoch (log)",
            xticks=sorted(epochs["depth"].unique()))
-    ax.grid(True, which="both", alpha=0.3)
+    ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     n = int(epochs["train_batches"].iloc[0])
-    return _finish(fig, f"Wall-clock training time per epoch ({n} minibatches, evaluation excluded, compile "
-                   "timed apart); median over epochs and seeds, band: range.", out, "train_seconds")
+    caption = (f"Wall-clock training time per epoch ({n} minibatches, evaluation excluded, compile timed apart); the "
+               "median over epochs and seeds, bars: their range; colour: the algorithm. Lines join measured "
+               "neighbouring depths only.")
+    return _finish(fig, "\n".join(textwrap.wrap(caption, int(15 * fig.get_figwidth()))), out, "train_seconds")
 
 
 def torch_vs_jax(rows: pd.DataFrame, out: Path) -> list[Path]:
