@@ -26,11 +26,6 @@ FIGURES = ("answer", "against_depth", "headline_cost", "headline_seconds", "lear
 FIXED_METADATA = {"svg": {"Date": None}, "png": {}}
 
 
-def legend_height(series, least: float) -> float:
-    """A figure's height in inches that leaves its legend (a line per series) room above the caption."""
-    return max(least, 0.2 * len(series) + 1.8)
-
-
 def unfinished_note(rows: pd.DataFrame) -> str:
     """' 2 runs diverged, 1 skipped: not shown (summary.md lists them).' or '' (collapsed runs are
     shown, as seeds that did not train)."""
@@ -485,14 +480,19 @@ def residual_curves(rows: pd.DataFrame, residuals: pd.DataFrame, out: Path) -> l
     return _finish(fig, "\n".join(textwrap.wrap(caption, int(15 * fig.get_figwidth()))), out, "residuals")
 
 
-def _layer_panels(data: pd.DataFrame, order, title: str, height: float = 4.6):
-    """A panel per layer; title: e.g. 'weights W_{layer}'."""
+def _layer_panels(data: pd.DataFrame, order, styles: int, title: str):
+    """A panel per layer (title: e.g. 'weights W_{layer}'), and a row of them per group of variants
+    small enough for a legend of at most MAX_CURVES lines with its `styles` style entries. Yields the
+    figure, the panel, its rows, the row's variants, and whether the panel is the last of its row."""
     layers = sorted(data["layer"].unique())
-    fig, axes = plt.subplots(1, len(layers), figsize=(4.6 * len(layers) + 4, legend_height(order, height)),
-                             squeeze=False, sharey=True)
-    for ax, layer in zip(axes[0], layers):
-        ax.set_title(title.format(layer=layer), fontsize=10)
-        yield fig, ax, data[data["layer"] == layer], ax is axes[0][-1]
+    size = max(1, MAX_CURVES - styles - 2)  # seaborn's legend heads its hue and its style entries
+    groups = [order[i:i + size] for i in range(0, len(order), size)]
+    fig, axes = plt.subplots(len(groups), len(layers), figsize=(4.6 * len(layers) + 4, 4.2 * len(groups) + 0.8),
+                             squeeze=False)
+    for line, chosen in zip(axes, groups):
+        for ax, layer in zip(line, layers):
+            ax.set_title(title.format(layer=layer), fontsize=10)
+            yield fig, ax, data[(data["layer"] == layer) & data["variant"].isin(chosen)], chosen, ax is line[-1]
 
 
 def diagnostics_named(rows: pd.DataFrame, diagnostics: pd.DataFrame, collapse_error: float) -> pd.DataFrame:
@@ -509,12 +509,13 @@ def alignment(data: pd.DataFrame, out: Path) -> list[Path]:
     data = data[data["quantity"].str.startswith("cosine")]
     data = data.assign(compared=data["quantity"].str.removeprefix("cosine "))
     order, compared = list(dict.fromkeys(data["variant"])), list(dict.fromkeys(data["compared"]))
-    for fig, ax, here, last in _layer_panels(data, order + compared, "weights W_{layer}"):
-        sns.lineplot(data=here, x="epoch", y="value", hue="variant", hue_order=order, style="compared",
+    for fig, ax, here, chosen, last in _layer_panels(data, order, len(compared), "weights $W_{{{layer}}}$"):
+        sns.lineplot(data=here, x="epoch", y="value", hue="variant", hue_order=chosen, style="compared",
                      style_order=compared, estimator="median", errorbar=("pi", 100), marker="o", ax=ax,
                      legend=last)
         ax.axhline(0, color="0.5", lw=0.8)
         ax.set(ylim=(-1.05, 1.05), xlabel="epoch (0 = untrained)", ylabel="cosine")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         if last:
             ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
     return _finish(fig, "Gradient alignment on a fixed probe batch of 100 training images, per layer of weights: the "
@@ -528,11 +529,12 @@ def saturation_figure(data: pd.DataFrame, out: Path) -> list[Path]:
     trained one of the same variant."""
     data = data[data["quantity"] == "stuck at 0 or 1"]
     order = list(dict.fromkeys(data["variant"]))
-    for fig, ax, here, last in _layer_panels(data, order, "states s_{layer}"):
-        sns.lineplot(data=here, x="epoch", y="value", hue="variant", hue_order=order, style="outcome",
+    for fig, ax, here, chosen, last in _layer_panels(data, order, 2, "states $s_{{{layer}}}$"):
+        sns.lineplot(data=here, x="epoch", y="value", hue="variant", hue_order=chosen, style="outcome",
                      style_order=["trained", "did not train"], units="seed", estimator=None, marker="o",
                      ax=ax, legend=last)
         ax.set(ylim=(-0.03, 1.03), xlabel="epoch (0 = untrained)", ylabel="fraction of units")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         if last:
             ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
     return _finish(fig, "Saturation on the probe batch, per layer of states: the fraction of units at exactly 0 or "
@@ -553,29 +555,41 @@ def per_epoch_seconds(rows: pd.DataFrame) -> pd.DataFrame:
 
 def train_seconds(rows: pd.DataFrame, out: Path) -> list[Path]:
     """Training seconds per epoch against depth, per variant and backend: the median over epochs and
-    seeds with their range; a line joins two depths only where no depth between them went unmeasured."""
+    seeds with their range; a line joins two depths only where no depth between them went unmeasured;
+    where one panel would need more than MAX_CURVES legend lines, a panel per algorithm and per
+    MAX_CURVES of its series."""
     epochs = per_epoch_seconds(rows)
-    fig, ax = plt.subplots(figsize=(7.5, 5.6))
     styles = {b: s for b, s in zip(dict.fromkeys(epochs["backend"]), VARIANT_STYLES)}
-    for i, ((variant, backend), group) in enumerate(epochs.groupby(["variant", "backend"], sort=False)):
-        per_depth = group.groupby("depth")["train_seconds"].agg(["median", "min", "max"])
-        colour = ALGORITHM_COLOURS.get(group["algorithm"].iloc[0], "0.3")
-        marker = MARKERS[list(dict.fromkeys(epochs.loc[epochs["algorithm"] == group["algorithm"].iloc[0],
-                                                       "variant"])).index(variant) % len(MARKERS)]
-        ax.errorbar(per_depth.index, per_depth["median"], yerr=[per_depth["median"] - per_depth["min"],
-                                                               per_depth["max"] - per_depth["median"]],
-                    color=colour, marker=marker, linestyle="none", capsize=3,
-                    label=f"{variant} {backend}" if epochs["backend"].nunique() > 1 else variant)
-        for (d0, m0), (d1, m1) in zip(per_depth["median"].items(), list(per_depth["median"].items())[1:]):
-            if d1 == d0 + 1:  # measured neighbours only
-                ax.plot([d0, d1], [m0, m1], color=colour, linestyle=styles[backend], linewidth=1)
-    ax.set(yscale="log", xlabel="hidden layers", ylabel="training seconds per epoch (log)",
-           xticks=sorted(epochs["depth"].unique()))
-    ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
-    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    keys = list(epochs.groupby(["variant", "backend"], sort=False).groups)
+    if len(keys) > MAX_CURVES:  # a panel per algorithm, and per MAX_CURVES of its series
+        by_algorithm = epochs.drop_duplicates(["variant", "backend"]).groupby("algorithm", sort=False)
+        chunks = [mine[i:i + MAX_CURVES] for _, g in by_algorithm
+                  for mine in [list(zip(g["variant"], g["backend"]))] for i in range(0, len(mine), MAX_CURVES)]
+    else:
+        chunks = [keys]
+    pairs = list(zip(epochs["variant"], epochs["backend"]))
+    groups = [epochs[[p in chunk for p in pairs]] for chunk in chunks]
+    fig, axes = plt.subplots(1, len(groups), figsize=(7.5 * len(groups), 5.6), squeeze=False)
+    for ax, shown in zip(axes[0], groups):
+        for (variant, backend), group in shown.groupby(["variant", "backend"], sort=False):
+            per_depth = group.groupby("depth")["train_seconds"].agg(["median", "min", "max"])
+            algorithm = group["algorithm"].iloc[0]
+            colour = ALGORITHM_COLOURS.get(algorithm, "0.3")
+            mine = list(dict.fromkeys(epochs.loc[epochs["algorithm"] == algorithm, "variant"]))
+            ax.errorbar(per_depth.index, per_depth["median"], yerr=[per_depth["median"] - per_depth["min"],
+                                                                   per_depth["max"] - per_depth["median"]],
+                        color=colour, marker=MARKERS[mine.index(variant) % len(MARKERS)], linestyle="none",
+                        capsize=3, label=f"{variant} {backend}" if epochs["backend"].nunique() > 1 else variant)
+            for (d0, m0), (d1, m1) in zip(per_depth["median"].items(), list(per_depth["median"].items())[1:]):
+                if d1 == d0 + 1:  # measured neighbours only
+                    ax.plot([d0, d1], [m0, m1], color=colour, linestyle=styles[backend], linewidth=1)
+        ax.set(yscale="log", xlabel="hidden layers", ylabel="training seconds per epoch (log)",
+               xticks=sorted(epochs["depth"].unique()))
+        ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     n = int(epochs["train_batches"].iloc[0])
     caption = (f"Wall-clock training time per epoch ({n} minibatches, evaluation excluded, compile timed apart); the "
                "median over epochs and seeds, bars: their range; colour: the algorithm. Lines join measured "

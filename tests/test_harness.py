@@ -405,6 +405,55 @@ def test_committed_figures_are_what_plot_draws_from_the_committed_tables(tmp_pat
     assert not different, f"{study}: {different} differ from a redraw of the committed tables"
 
 
+def drawn_figures(directory: Path, into: Path, monkeypatch) -> dict:
+    """Every figure plots.draw_all draws for a copy of a study's tables, by name: per panel, its legend
+    entries, its log axes' tick labels and its texts (read before the figure is saved and closed)."""
+    finish, drawn = plots._finish, {}
+
+    def reading(fig, caption, out, name):
+        fig.canvas.draw()
+        panels = []
+        for ax in fig.axes:
+            if not ax.get_visible():
+                continue
+            legend = ax.get_legend()
+            ticks = {axis: [t.get_text() for t in getattr(ax, f"get_{axis}ticklabels")() if t.get_text()]
+                     for axis in "xy" if getattr(ax, f"get_{axis}scale")() == "log"}
+            panels.append({"legend": len(legend.get_texts()) if legend else 0, "log ticks": ticks,
+                           "texts": [t.get_text() for t in ax.texts], "title": ax.get_title()})
+        drawn[name] = panels
+        return finish(fig, caption, out, name)
+
+    monkeypatch.setattr(plots, "_finish", reading)
+    copy = redraw_committed(str(directory.relative_to(ROOT / "results")), into)
+    assert copy.exists()
+    return drawn
+
+
+@pytest.mark.parametrize("study", ["paper", "quick", "ablations/steps", "ablations/baselines"])
+def test_figures_stay_legible(tmp_path, monkeypatch, study):
+    """At most MAX_CURVES legend entries per panel, labelled ticks on every log axis, and the saving
+    written on a headline panel is the number the cost table gives."""
+    drawn = drawn_figures(ROOT / "results" / study, tmp_path, monkeypatch)
+    assert {"headline_cost", "learning_curves", "train_seconds"} <= set(drawn)
+    for name, panels in drawn.items():
+        for panel in panels:
+            assert panel["legend"] <= plots.MAX_CURVES, (name, panel["title"])
+            for axis, labels in panel["log ticks"].items():
+                assert len(labels) >= 2, (name, panel["title"], axis)
+    rows = records.load_table(ROOT / "results" / study)
+    points = costs.cost_points(rows)
+    for panel in drawn["headline_cost"]:
+        arrows = [t for t in panel["texts"] if "fewer" in t]
+        depth = int(panel["title"].split()[0])
+        here = points[points["depth"] == depth]
+        match = costs.matched(here)
+        if arrows and match is not None:
+            found = costs.headline_saving(match, costs.largest_saving(here))
+            assert arrows == [f"{costs.bracket(found)} fewer\nmultiply-adds"]
+            assert costs.bracket(found) in " ".join(records.answer_lines(rows, ()))  # the sentence says it too
+
+
 def test_a_figure_comparison_sees_a_real_change_and_not_a_last_digit(tmp_path):
     """The comparison above passes a last-digit change of every number (and the clip ids it moves),
     and fails when one error in the table moves by 0.1 point."""
