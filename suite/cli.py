@@ -151,9 +151,9 @@ def _run(args) -> int:
         print(f"study {chosen.name}: {len(chosen.runs)} runs. {chosen.description}", flush=True)
         run_study(chosen, args.results, executor, args.force)
     directory = args.results / chosen.name
-    _print_summary(directory)
-    if not args.no_plots:
+    if not args.no_plots:  # first, so that summary.md shows the figures
         _plot(argparse.Namespace(results=args.results, studies=[chosen.name]))
+    _print_summary(directory)
     _print_answer(directory, args.no_plots)
     return 0
 
@@ -176,7 +176,7 @@ def _print_summary(directory: Path) -> None:
     rows, residuals = records.load_table(directory), records.load_table(directory, "residuals")
     settings = _stored_study(directory)
     table, text = records.summary_report(rows, residuals, settings.residual_tol, settings.collapse_error,
-                                         settings.claims)
+                                         settings.claims, records.drawn_figures(directory))
     try:
         records.save_summary(table, text, directory)
     except OSError as err:

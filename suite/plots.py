@@ -22,6 +22,19 @@ from .store import RunStore  # noqa: E402
 
 FIGURES = ("answer", "against_depth", "headline_cost", "headline_seconds", "learning_curves", "train_seconds", "torch_vs_jax",
            "residuals", "alignment", "saturation")
+#: What each figure shows, a line each: summary.md lists the study's figures with them.
+CAPTIONS = {
+    "answer": "the final error of each variant along what the question sweeps, with the claims' verdicts",
+    "against_depth": "the steps EP from zeros needs, and the initializer's saving, against depth",
+    "headline_cost": "test error against inference multiply-adds per sample, the saving drawn as an arrow",
+    "headline_seconds": "test error against measured inference seconds per 10,000 samples",
+    "learning_curves": "test error of each variant's own modes at every evaluated epoch",
+    "train_seconds": "training seconds per epoch against depth",
+    "torch_vs_jax": "the same configurations on both frameworks: training and inference time",
+    "residuals": "the fixed-point residual against free steps, from zeros and from f",
+    "alignment": "the cosine of EP's update with the exact gradient, and of IEP's local gradient with the global",
+    "saturation": "the fraction of units stuck at 0 or 1, per layer and seed"}
+assert set(CAPTIONS) == set(FIGURES)
 #: No date in the files: figures redrawn from unchanged tables are byte for byte the same.
 FIXED_METADATA = {"svg": {"Date": None}, "png": {}}
 

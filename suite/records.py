@@ -307,7 +307,7 @@ def judged_claims(rows: pd.DataFrame, claims, collapse_error: float = COLLAPSE_E
 def write_summary(rows: pd.DataFrame, directory: Path, residuals: pd.DataFrame | None = None,
                   tol: float = 1e-3, collapse_error: float = COLLAPSE_ERROR, claims=()) -> str:
     """summary.csv and summary.md of a study's tables, written into directory; the markdown."""
-    table, text = summary_report(rows, residuals, tol, collapse_error, claims)
+    table, text = summary_report(rows, residuals, tol, collapse_error, claims, drawn_figures(directory))
     save_summary(table, text, directory)
     return text
 
@@ -332,8 +332,9 @@ def answer_figure(rows: pd.DataFrame, claims, collapse_error: float = COLLAPSE_E
 
 
 def summary_report(rows: pd.DataFrame, residuals: pd.DataFrame | None = None, tol: float = 1e-3,
-                   collapse_error: float = COLLAPSE_ERROR, claims=()) -> tuple[pd.DataFrame, str]:
-    """The summary table and the markdown report of a study's tables."""
+                   collapse_error: float = COLLAPSE_ERROR, claims=(), figures=()) -> tuple[pd.DataFrame, str]:
+    """The summary table and the markdown report of a study's tables (with figures, the names of the
+    figures drawn beside them, each shown with its line)."""
     from . import costs  # here, not at the top: costs builds on this module
     table = summary(rows, collapse_error)
     warning = mixed_code_note(rows)
@@ -380,4 +381,14 @@ def summary_report(rows: pd.DataFrame, residuals: pd.DataFrame | None = None, to
     if claims:
         text += ("\n## Claims, judged from the seeds above\n\n"
                  + judged_claims(rows, claims, collapse_error).to_markdown(index=False) + "\n")
+    if figures:
+        from .plots import CAPTIONS  # here: only a summary that lists figures needs their module
+        text += "\n## Figures\n\n" + "".join(f"![{CAPTIONS[name]}](figures/{name}.png)\n\n*`{name}`: "
+                                              f"{CAPTIONS[name]}.*\n\n" for name in figures)
     return table, text
+
+
+def drawn_figures(directory: Path) -> list[str]:
+    """The figures drawn in a study's folder, in plots.FIGURES order (summary.md lists them)."""
+    from .plots import FIGURES
+    return [name for name in FIGURES if (Path(directory) / "figures" / f"{name}.png").exists()]

@@ -42,6 +42,9 @@ def test_a_sweep_ends_with_its_answer_and_its_figure(smoke_results):
     assert figure.exists()
     summary = (smoke_results / "summary.md").read_text()
     assert summary.startswith("## The answer\n\n" + "".join(f"- {a}\n" for a in answers))
+    drawn = records.drawn_figures(smoke_results)  # every figure drawn, shown with its line
+    assert "headline_cost" in drawn and all(f"](figures/{name}.png)\n\n*`{name}`: {plots.CAPTIONS[name]}.*" in summary
+                                            for name in drawn)
 
 
 def test_smoke_writes_tables_and_figures(smoke_results):
