@@ -201,6 +201,35 @@ def cost_axes(ax, x: str, shown: pd.DataFrame) -> None:
     ax.grid(True, which="major", alpha=0.3)
 
 
+ZOOM_SPREAD = 2.5  # a panel where most series' best errors lie within this factor gets an inset that tells them apart
+
+
+def zoom(ax, shown: pd.DataFrame, x: str, styles: dict) -> None:
+    """Where most series' best median errors (three in four) lie within ZOOM_SPREAD of the lowest (one
+    hidden layer: near 2% on an axis to 100%), an inset of that band with fine ticks."""
+    trained = shown[shown["trained"]]
+    if trained.empty:
+        return
+    medians = trained.groupby(["series", "mult_adds"])["error %"].median()
+    best = medians.groupby(level="series").min()
+    low, high = best.min(), best.quantile(0.75) * 1.3  # most series, if not an outlier above them
+    if len(best) < 3 or high > ZOOM_SPREAD * low:
+        return
+    inset = ax.inset_axes([0.42, 0.42, 0.55, 0.5])
+    draw_series(inset, trained[trained["error %"] <= 2 * high], x, styles)
+    inset.set_xscale("log")
+    inset.set_yscale("log")
+    inset.set_ylim(low / 1.08, high)
+    inset.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8)))
+    inset.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    inset.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    inset.xaxis.set_major_formatter(matplotlib.ticker.NullFormatter())
+    inset.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    inset.tick_params(labelsize=7)
+    inset.set_title("zoom: the band where the curves end", fontsize=7)
+    inset.grid(True, which="major", alpha=0.3)
+
+
 def headline(rows: pd.DataFrame, out: Path, x: str, name: str, collapse_error: float) -> list[Path]:
     """Per depth, test error against inference cost (multiply-adds, or measured seconds): a curve per
     variant and mode kind over its relaxation budgets, IEP's ff a point, the saving drawn on the plot;
@@ -222,6 +251,7 @@ def headline(rows: pd.DataFrame, out: Path, x: str, name: str, collapse_error: f
         legend(ax, shown, styles)
         if whole is not None:
             untrained_strip(ax, whole)
+        zoom(ax, shown, x, styles)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     chosen_on = costs.choosing_split(points)

@@ -421,7 +421,8 @@ def drawn_figures(directory: Path, into: Path, monkeypatch) -> dict:
                 continue
             legend = ax.get_legend()
             ticks = {axis: [t.get_text() for t in getattr(ax, f"get_{axis}ticklabels")() if t.get_text()]
-                     for axis in "xy" if getattr(ax, f"get_{axis}scale")() == "log"}
+                     for axis in "xy" if getattr(ax, f"get_{axis}scale")() == "log"
+                     and getattr(ax, f"get_{axis}label")()}  # an inset's unlabelled axis repeats its panel's
             panels.append({"legend": len(legend.get_texts()) if legend else 0, "log ticks": ticks,
                            "texts": [t.get_text() for t in ax.texts], "title": ax.get_title()})
         drawn[name] = panels
