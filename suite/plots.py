@@ -640,21 +640,34 @@ def train_seconds(rows: pd.DataFrame, out: Path) -> list[Path]:
     return _finish(fig, "\n".join(textwrap.wrap(caption, int(15 * fig.get_figwidth()))), out, "train_seconds")
 
 
+def on_every_backend(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the configurations measured on more than one backend: a comparison needs both."""
+    backends = table.groupby("config")["backend"].transform("nunique")
+    return table[backends > 1]
+
+
 def torch_vs_jax(rows: pd.DataFrame, out: Path) -> list[Path]:
+    """The configurations run on both frameworks: training minibatch time and inference time."""
     epochs = per_epoch_seconds(rows)
-    epochs["config"] = [f"{v}, depth {d}" for v, d in zip(epochs["variant"], epochs["depth"])]
+    epochs = on_every_backend(epochs.assign(config=[f"{v}, depth {d}" for v, d in zip(epochs["variant"],
+                                                                                      epochs["depth"])]))
     final = records.final_rows(rows)
     final = across_backends_and_depths(final[final.apply(records.primary_mode, axis=1)])
-    final["config"] = [f"{v} {m}, depth {d}" for m, v, d in zip(final["mode"], final["variant"], final["depth"])]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 0.45 * max(epochs["config"].nunique(), final["config"].nunique()) + 2))
+    final = on_every_backend(final.assign(config=[f"{v} {m}, depth {d}" for m, v, d in
+                                                  zip(final["mode"], final["variant"], final["depth"])]))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 0.45 * max(epochs["config"].nunique(), final["config"].nunique()) + 2.4))
     sns.barplot(data=epochs, y="config", x="ms per minibatch", hue="backend", estimator="median",
                 errorbar=("pi", 100), ax=axes[0])
     sns.barplot(data=final, y="config", x="seconds_per_10k", hue="backend", estimator="median",
                 errorbar=("pi", 100), ax=axes[1])
     axes[0].set(xscale="log", xlabel="milliseconds per training minibatch (log)", ylabel="")
     axes[1].set(xscale="log", xlabel="seconds per 10,000 test samples (log)", ylabel="")
-    return _finish(fig, "Same configuration, two frameworks: training minibatch time (left) and inference time "
-                   "(right). Medians over epochs / seeds; whiskers: range.", out, "torch_vs_jax")
+    for ax in axes:
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    return _finish(fig, "The configurations run on both frameworks: training minibatch time (left) and inference "
+                   "time (right). Medians over epochs / seeds; whiskers: range.", out, "torch_vs_jax")
 
 
 def draw_all(directory: Path, collapse_error: float = variants.COLLAPSE_ERROR) -> list[Path]:
