@@ -301,6 +301,7 @@ def spread(values: pd.Series, never: str = "not within the ladder") -> str:
 
 
 def seeds_trained(points: pd.DataFrame, variant: str) -> str:
+    """'2 of 3': a variant's seeds that trained, of those run."""
     runs = points[points["variant"] == variant].drop_duplicates("run_id")
     return f"{int(runs['trained'].sum())} of {len(runs)}"
 
@@ -308,7 +309,9 @@ def seeds_trained(points: pd.DataFrame, variant: str) -> str:
 def residual_steps(residuals: pd.DataFrame, runs: pd.Series, start: str, tol: float) -> str:
     """The median (range) over runs of the steps until the residual from start falls below tol."""
     reached = records.steps_to(residuals[residuals["run_id"].isin(runs)], tol)
-    return spread(reached.xs(start, level="start"), "not within the trace") if start in reached.index.get_level_values("start") else "-"
+    if start not in reached.index.get_level_values("start"):
+        return "-"
+    return spread(reached.xs(start, level="start"), "not within the trace")
 
 
 def depth_table(rows: pd.DataFrame, residuals: pd.DataFrame, tol: float = 1e-3,

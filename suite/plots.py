@@ -20,8 +20,8 @@ from .costs import cost_points, with_outcome  # noqa: E402
 from .files import atomic_write  # noqa: E402
 from .store import RunStore  # noqa: E402
 
-FIGURES = ("answer", "against_depth", "headline_cost", "headline_seconds", "learning_curves", "train_seconds", "torch_vs_jax",
-           "residuals", "alignment", "saturation")
+FIGURES = ("answer", "against_depth", "headline_cost", "headline_seconds", "learning_curves", "train_seconds",
+           "torch_vs_jax", "residuals", "alignment", "saturation")
 #: What each figure shows, a line each: summary.md lists the study's figures with them.
 CAPTIONS = {
     "answer": "the final error of each variant along what the question sweeps, with the claims' verdicts",
@@ -181,8 +181,9 @@ def facets(shown: pd.DataFrame) -> list[tuple[str, list[str]]]:
         if len(values) < 2:
             continue
         common = [v for v in trained if v not in using]
-        panels = [(variants._part(field, runs.loc[[u for u in using if str(runs.loc[u, field]) == value][0], field]),
-                   common + [u for u in using if str(runs.loc[u, field]) == value]) for value in values]
+        holding = {value: [u for u in using if str(runs.loc[u, field]) == value] for value in values}
+        panels = [(variants.field_label(field, runs.loc[members[0], field]), common + members)
+                  for members in holding.values()]
         if max(len(p[1]) for p in panels) <= MAX_CURVES and (best is None or len(panels) < len(best)):
             best = panels
     return best or [(f"part {i // MAX_CURVES + 1}", trained[i:i + MAX_CURVES])
@@ -383,7 +384,7 @@ def answer(rows: pd.DataFrame, out: Path, claims, description: str, collapse_err
     labelled = variants.with_variants(final, given=tuple("sizes" if f == "depth" else f for f in x_fields))
     numeric = len(x_fields) == 1 and pd.api.types.is_numeric_dtype(runs[x_fields[0]]) and \
         not pd.api.types.is_bool_dtype(runs[x_fields[0]])
-    at = labelled[x_fields].apply(lambda r: "\n".join(variants._part(f, v) if f != "depth" else f"{v} hidden"
+    at = labelled[x_fields].apply(lambda r: "\n".join(variants.field_label(f, v) if f != "depth" else f"{v} hidden"
                                                       for f, v in r.items()), axis=1)  # a field per line
     order = [at[i] for i in labelled.sort_values(x_fields).index]
     positions = {label: i for i, label in enumerate(dict.fromkeys(order))}
@@ -403,8 +404,8 @@ def answer(rows: pd.DataFrame, out: Path, claims, description: str, collapse_err
         marker = MARKERS[i % len(MARKERS)]
         if numeric:
             ax.plot(xs, medians, color=colour, linewidth=1, alpha=0.6)
-        ax.errorbar(xs, medians, yerr=[[m - lo for m, lo in zip(medians, lows)], [h - m for m, h in zip(medians, highs)]],
-                    fmt="none", ecolor=colour, capsize=3)
+        bars = [[m - lo for m, lo in zip(medians, lows)], [h - m for m, h in zip(medians, highs)]]
+        ax.errorbar(xs, medians, yerr=bars, fmt="none", ecolor=colour, capsize=3)
         for x, m, trained, total in zip(xs, medians, k, n):
             ax.plot(x, m, marker=marker, color=colour, markerfacecolor=colour if trained else "white",
                     markersize=7, linestyle="none")
@@ -655,7 +656,8 @@ def torch_vs_jax(rows: pd.DataFrame, out: Path) -> list[Path]:
     final = across_backends_and_depths(final[final.apply(records.primary_mode, axis=1)])
     final = on_every_backend(final.assign(config=[f"{v} {m}, depth {d}" for m, v, d in
                                                   zip(final["mode"], final["variant"], final["depth"])]))
-    fig, axes = plt.subplots(1, 2, figsize=(13, 0.45 * max(epochs["config"].nunique(), final["config"].nunique()) + 2.4))
+    bars = max(epochs["config"].nunique(), final["config"].nunique())
+    fig, axes = plt.subplots(1, 2, figsize=(13, 0.45 * bars + 2.4))
     sns.barplot(data=epochs, y="config", x="ms per minibatch", hue="backend", estimator="median",
                 errorbar=("pi", 100), ax=axes[0])
     sns.barplot(data=final, y="config", x="seconds_per_10k", hue="backend", estimator="median",

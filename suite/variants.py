@@ -42,7 +42,8 @@ def label_fields(runs: pd.DataFrame, exclude=(), given=()) -> list[str]:
     return [name for name in chosen if name not in given]
 
 
-def _part(name: str, value) -> str:
+def field_label(name: str, value) -> str:
+    """A field's part of a label: 'EP', '784-500-10', 'T_neg=20', 'symmetric' or 'no symmetric'."""
     if name == "algorithm":
         return str(value).upper()
     if name == "sizes":
@@ -62,7 +63,7 @@ def with_variants(rows: pd.DataFrame, exclude=(), given=()) -> pd.DataFrame:
     fields = label_fields(runs, exclude, given)
 
     def label(run, named):
-        return " ".join(_part(name, run[name]) for name in named)
+        return " ".join(field_label(name, run[name]) for name in named)
 
     labels = {run_id: label(run, [n for n in fields if n not in UNUSED.get(run["algorithm"], ())])
               for run_id, run in runs.iterrows()}
