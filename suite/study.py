@@ -185,6 +185,8 @@ def from_dict(data: dict, source: str, text: str = "") -> Study:
     scaled = {scale: [at_scale(source, f"scales.{scale}", cfg, entries) for cfg in runs]
               for scale, entries in _scales(source, data.get("scales", {})).items()}
     scale = data.get("scale", "")
+    if not isinstance(scale, str):
+        _error(source, "scale", f"{scale!r} is not allowed; give the name of one of the study's scales")
     if scale:
         if scale not in scaled:
             _error(source, "scale", f"{scale!r} is not a scale of this study; choose one of "

@@ -191,6 +191,7 @@ def test_a_scale_runs_the_same_study_larger_into_its_own_folder(tmp_path):
 
 @pytest.mark.parametrize("scales, message", [
     ('scale = "big"\n', "scale: 'big' is not a scale of this study; choose one of full"),
+    ('scale = [false]\n', "scale: [False] is not allowed; give the name of one of the study's scales"),
     ('[[scales.bad]]\nepoch = 3\n', "scales.bad.epoch: unknown field"),
     ('[[scales.bad]]\nepochs = -1\n', "scales.bad: epochs"),
     ('[[scales.bad]]\nwhere = {nope = 1}\nepochs = 2\n', "scales.bad.where"),
