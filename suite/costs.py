@@ -229,15 +229,19 @@ def errors(point: Point | None, chosen_on: str) -> str:
     return f"{point.error:.2f}" + (f" ({REPORTING} {point.reported:.2f})" if chosen_on != REPORTING else "")
 
 
+def matches_per_depth(rows: pd.DataFrame, collapse_error: float = variants.COLLAPSE_ERROR):
+    """Per depth where IEP trained: the depth, its cost points, their Match and largest Saving."""
+    for depth, here in cost_points(rows, collapse_error).groupby("depth"):
+        match = matched(here)
+        if match is not None:
+            yield depth, here, match, largest_saving(here, collapse_error)
+
+
 def table(rows: pd.DataFrame, collapse_error: float = variants.COLLAPSE_ERROR) -> pd.DataFrame:
     """One line per depth where IEP trained: the match and its ratio, chosen on validation where the
     ladder was evaluated there (the test errors at those choices beside them)."""
-    points = cost_points(rows, collapse_error)
     lines = []
-    for depth, here in points.groupby("depth"):
-        match, saving = matched(here), largest_saving(here, collapse_error)
-        if match is None:
-            continue
+    for depth, _, match, saving in matches_per_depth(rows, collapse_error):
         chosen_on = match.chosen_on
         lines.append({"hidden layers": depth, "chosen on": chosen_on,
                       "matched error %": round(match.error, 2),
@@ -373,12 +377,8 @@ def answers(rows: pd.DataFrame, collapse_error: float = variants.COLLAPSE_ERROR)
     """The study's answer, a sentence per depth where IEP trained: IEP's largest saving over EP from
     zeros (the largest saving, or the match where that is larger), at which error, with how many
     seeds."""
-    points = cost_points(rows, collapse_error)
     sentences = []
-    for depth, here in points.groupby("depth"):
-        match, saving = matched(here), largest_saving(here, collapse_error)
-        if match is None:
-            continue
+    for depth, here, match, saving in matches_per_depth(rows, collapse_error):
         layers, chosen_on = f"{depth} hidden layer{'s' if depth > 1 else ''}", match.chosen_on
         seeds = f"IEP {seeds_trained(here, match.iep.series.rsplit(': ', 1)[0])} seeds trained"
         if match.ep is None:
