@@ -14,6 +14,11 @@ _REGISTRY = {
 NAMES = tuple(_REGISTRY)
 
 
+def module_name(name: str) -> str:
+    """The module of this package that implements the backend (a run's code fingerprint hashes it)."""
+    return _REGISTRY[name][0]
+
+
 class BackendUnavailable(ImportError):
     """The backend is known but its library is not installed."""
 
@@ -33,4 +38,5 @@ def get(name: str, dtype: str = "float32", device: str = "auto", **options) -> B
     return getattr(mod, cls)(dtype=dtype, device=device, **options)
 
 
-__all__ = ["Backend", "BackendOptionError", "BackendUnavailable", "DEVICES", "DTYPES", "NAMES", "get", "tree_map"]
+__all__ = ["Backend", "BackendOptionError", "BackendUnavailable", "DEVICES", "DTYPES", "NAMES", "get", "module_name",
+           "tree_map"]

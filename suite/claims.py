@@ -28,11 +28,11 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from .algorithms import ALGORITHMS
 from .algorithms.inference import parse_mode
 from .variants import LABEL_ORDER
 
 KINDS = ("trains", "fails", "matches", "beats")
-OWN_MODE = {"ep": "relax", "iep": "ff+relax", "bp": "ff", "bptt": "relax"}
 
 
 class ClaimError(ValueError):
@@ -70,7 +70,7 @@ def _select(variants: pd.DataFrame, table: dict, claim: Claim) -> pd.DataFrame:
 
 
 def _outcome(summary: pd.DataFrame, variant: pd.Series, claim: Claim) -> dict:
-    kind = claim.mode or OWN_MODE[variant["algorithm"]]
+    kind = claim.mode or ALGORITHMS[variant["algorithm"]].own_kind
     rows = summary[(summary["variant"] == variant["variant"]) &
                    (summary["mode"].map(lambda m: parse_mode(m).kind) == kind)]
     if rows.empty:

@@ -5,6 +5,7 @@
     python -m suite plot [--results results] [STUDY ...]       figures from stored tables only
     python -m suite table [--results results] [STUDY ...]      the summary of stored tables
     python -m suite status [--results results] [STUDY ...]     what made them, what today's code would rerun
+    python -m suite equivalence OLD_FINGERPRINT                whether today's code gives the old runs' bits
     python -m suite train --algorithm iep --lam 0.1 --backend jax                  one configuration
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .claims import ClaimError
 from .config import ConfigError, RunConfig, describe
 from .data import DataError
 from .executors import ExecutorError
-from .records import BadTable
+from .records import BadEquivalence, BadTable
 from .store import RunStore, StudyLocked
 
 
@@ -110,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
         sub = commands.add_parser(name, help=text)
         sub.add_argument("studies", nargs="*", help="study names (default: every study under --results)")
         sub.add_argument("--results", default="results", type=Path)
+    same = commands.add_parser("equivalence", help="replay short forms of the stored runs of an older code "
+                               "fingerprint in its commit and here; where every one agrees bit for bit, record that "
+                               "the old runs are today's (suite/equivalence.py)")
+    same.add_argument("fingerprint", help="the old code fingerprint (suite status lists the stored ones)")
+    same.add_argument("--results", default="results", type=Path)
     train = commands.add_parser("train", help="train and evaluate one configuration (docs/method.md)")
     _add_config_options(train)
     args = parser.parse_args(argv)
@@ -117,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (ConfigError, ClaimError, BackendOptionError, DataError, ImportError, FileNotFoundError,
-            StudyLocked, BadTable, ExecutorError) as err:
+            StudyLocked, BadTable, BadEquivalence, ExecutorError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # the disk or the folders: a full disk, a read-only folder, a file where a folder goes
@@ -259,4 +265,17 @@ def _train(args) -> int:
     return 0
 
 
-COMMANDS = {"run": _run, "plot": _plot, "table": _table, "status": _status, "train": _train}
+def _equivalence(args) -> int:
+    from . import records
+    from .equivalence import NotEquivalent, check
+    try:
+        evidence = check(args.fingerprint, args.results)
+    except NotEquivalent as err:
+        print(f"not equivalent: {err}", file=sys.stderr)
+        return 1
+    print(f"recorded in {records.EQUIVALENT_CODE}; the runs compared: {evidence}")
+    return 0
+
+
+COMMANDS = {"run": _run, "plot": _plot, "table": _table, "status": _status, "equivalence": _equivalence,
+            "train": _train}

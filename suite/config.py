@@ -12,14 +12,12 @@ from dataclasses import dataclass
 from backends import DEVICES, DTYPES, NAMES as BACKENDS
 from backends.base import DEVICE_SYNONYMS
 
+from .algorithms import ALGORITHMS
 from .algorithms.bp import LOSSES as BP_LOSSES
-from .algorithms.inference import MODE_KINDS, modes, parse_mode
+from .algorithms.inference import modes, parse_mode
 
-ALGORITHMS = tuple(MODE_KINDS)
 DATASETS = ("mnist", "fashion-mnist", "synthetic")
-INITS = {"ep": ("zeros", "persistent"), "iep": ("forward",), "bp": ("none",), "bptt": ("zeros",)}
-DEFAULT_INIT = {"ep": "zeros", "iep": "forward", "bp": "none", "bptt": "zeros"}
-AUTODIFF_BACKENDS = ("torch", "jax")  # what bptt needs
+AUTODIFF_BACKENDS = ("torch", "jax")  # what an algorithm that differentiates through its computation needs
 INITIALIZER_LOSSES = ("local", "global")
 INITIALIZER_TARGETS = ("free", "nudged")
 
@@ -33,15 +31,16 @@ class ConfigError(ValueError):
         self.field = field
 
 
-def _field(default, doc: str):
-    return dataclasses.field(default=default, metadata={"doc": doc})
+def _field(default, doc: str, strict: bool = False):
+    """strict: a run of an algorithm that does not read the field must leave it at its default (a lam
+    on EP would be a claim the run never acts on); other unread fields, such as T_neg for bp, may take
+    any value, so that one study table can give them to every algorithm it zips."""
+    return dataclasses.field(default=default, metadata={"doc": doc, "strict": strict})
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    algorithm: str = _field("ep", "what trains: ep (Equilibrium Propagation), iep (EP with a feedforward "
-                            "initializer), bp (a feedforward net by backprop), bptt (the energy net by backprop "
-                            "through its T_neg free steps)")
+    algorithm: str = _field("ep", "what trains: " + ", ".join(f"{a.name} ({a.summary})" for a in ALGORITHMS.values()))
     backend: str = _field("numpy", f"array library: {', '.join(BACKENDS)}")
     dataset: str = _field("mnist", f"data set: {', '.join(DATASETS)}")
     data_dir: str | None = _field(None, "a folder of the four IDX files to use in place of the installed data")
@@ -56,15 +55,17 @@ class RunConfig:
     T_neg: int = _field(20, "relaxation steps of the free phase (and of relax@T_neg at evaluation)")
     T_pos: int = _field(4, "relaxation steps of the nudged phase")
     lrs: tuple[float, ...] = _field((0.1, 0.05), "one learning rate per layer of weights (> 0)")
-    lam: float = _field(0.0, "IEP's pull towards the initializer's prediction during relaxation (>= 0; iep only)")
-    kappa: float = _field(1.0, "weight of the energy's 1/2 ||s||^2 terms (>= 0; 1 is the standard energy)")
-    init: str = _field("", "initial state of the free phase: zeros or persistent (ep), forward (iep), none "
-                       "(bp); empty: the algorithm's default")
+    lam: float = _field(0.0, "IEP's pull towards the initializer's prediction during relaxation (>= 0; iep only)",
+                        strict=True)
+    kappa: float = _field(1.0, "weight of the energy's 1/2 ||s||^2 terms (>= 0; 1 is the standard energy)",
+                          strict=True)
+    init: str = _field("", "initial state of the free phase: " + "; ".join(
+        f"{' or '.join(a.inits)} ({a.name})" for a in ALGORITHMS.values()) + "; empty: the algorithm's first")
     initializer_loss: str = _field("local", f"IEP's initializer loss: {', '.join(INITIALIZER_LOSSES)} "
-                                   "(global: backprop through the initializer)")
+                                   "(global: backprop through the initializer)", strict=True)
     initializer_target: str = _field("free", "what IEP's initializer regresses to: free (the free fixed point, "
-                                     "the paper) or nudged (the nudged state, the authors' 'contrast+')")
-    bp_loss: str = _field("squared", f"bp's loss: {', '.join(BP_LOSSES)}")
+                                     "the paper) or nudged (the nudged state, the authors' 'contrast+')", strict=True)
+    bp_loss: str = _field("squared", f"bp's loss: {', '.join(BP_LOSSES)}", strict=True)
     eval_modes: tuple[str, ...] = _field((), "inference modes evaluated after every epoch: relax@T, ff, "
                                          "ff+relax@T (default: the algorithm's own)")
     eval_size: int | None = _field(None, "evaluate on the first N images of each split (default: all)")
@@ -80,7 +81,7 @@ class RunConfig:
             object.__setattr__(self, name, tuple(getattr(self, name)))
         _choice(self, "algorithm", ALGORITHMS)  # the defaults below depend on it
         if not self.init:
-            object.__setattr__(self, "init", DEFAULT_INIT[self.algorithm])
+            object.__setattr__(self, "init", ALGORITHMS[self.algorithm].inits[0])
         if not self.eval_modes:
             object.__setattr__(self, "eval_modes", default_eval_modes(self))
         if isinstance(self.device, str) and self.device in DEVICE_SYNONYMS:
@@ -102,7 +103,7 @@ def describe(name: str) -> str:
 
 
 def default_eval_modes(cfg: RunConfig) -> tuple[str, ...]:
-    return modes(MODE_KINDS[cfg.algorithm], (cfg.T_neg,))
+    return modes(ALGORITHMS[cfg.algorithm].mode_kinds, (cfg.T_neg,))
 
 
 def _fail(name, value, allowed):
@@ -135,10 +136,11 @@ def _number(cfg, name, positive):
 
 
 def validate(cfg: RunConfig) -> None:
-    _choice(cfg, "algorithm", ALGORITHMS)
+    _choice(cfg, "algorithm", tuple(ALGORITHMS))
+    algorithm = ALGORITHMS[cfg.algorithm]
     _choice(cfg, "backend", BACKENDS)
     _choice(cfg, "dataset", DATASETS)
-    _choice(cfg, "init", INITS[cfg.algorithm])
+    _choice(cfg, "init", algorithm.inits)
     _choice(cfg, "initializer_loss", INITIALIZER_LOSSES)
     _choice(cfg, "initializer_target", INITIALIZER_TARGETS)
     _choice(cfg, "bp_loss", BP_LOSSES)
@@ -158,7 +160,7 @@ def validate(cfg: RunConfig) -> None:
     _number(cfg, "eps", positive=True)
     _number(cfg, "lam", positive=False)
     _number(cfg, "kappa", positive=False)
-    if cfg.algorithm != "bp":
+    if "beta" in algorithm.reads:
         _number(cfg, "beta", positive=True)
     if cfg.data_dir and cfg.dataset == "synthetic":
         _fail("data_dir", cfg.data_dir, "the synthetic set is generated, not read: give data_dir with mnist or "
@@ -169,19 +171,16 @@ def validate(cfg: RunConfig) -> None:
     for lr in cfg.lrs:
         if not _finite(lr) or not lr > 0:
             _fail("lrs", cfg.lrs, "every learning rate must be a finite number > 0")
-    if cfg.lam and cfg.algorithm != "iep":
-        _fail("lam", cfg.lam, "the pull term needs an initializer: use it with algorithm 'iep' only")
-    for name, default in (("initializer_target", "free"), ("initializer_loss", "local")):
-        if getattr(cfg, name) != default and cfg.algorithm != "iep":
-            _fail(name, getattr(cfg, name), "only IEP has an initializer: use it with 'iep' only")
-    if cfg.bp_loss != "squared" and cfg.algorithm != "bp":
-        _fail("bp_loss", cfg.bp_loss, "only bp trains by a loss of its output: use it with 'bp' only")
-    if cfg.algorithm == "bptt" and cfg.backend not in AUTODIFF_BACKENDS:
-        _fail("backend", cfg.backend, f"bptt differentiates through the relaxation and needs autodiff: use "
-              f"{' or '.join(AUTODIFF_BACKENDS)}")
-    if cfg.kappa != 1.0 and cfg.algorithm == "bp":
-        _fail("kappa", cfg.kappa, "bp has no energy: use it with 'ep' or 'iep' only")
-    kinds = MODE_KINDS[cfg.algorithm]
+    for name, field in RunConfig.__dataclass_fields__.items():
+        if field.metadata["strict"] and name not in algorithm.reads and getattr(cfg, name) != field.default:
+            readers = [a.name for a in ALGORITHMS.values() if name in a.reads]
+            _fail(name, getattr(cfg, name), f"algorithm {cfg.algorithm!r} does not read it: use it with "
+                  f"{' or '.join(map(repr, readers))} only")
+    if algorithm.needs_autodiff and cfg.backend not in AUTODIFF_BACKENDS:
+        _fail("backend", cfg.backend, f"{cfg.algorithm} differentiates through its computation and needs autodiff: "
+              f"use {' or '.join(AUTODIFF_BACKENDS)}")
+    for name, rule in algorithm.problems(cfg):
+        _fail(name, getattr(cfg, name), rule)
     for text in cfg.eval_modes:
         if not isinstance(text, str):
             _fail("eval_modes", text, "give modes as text: 'relax@T', 'ff' or 'ff+relax@T'")
@@ -189,6 +188,5 @@ def validate(cfg: RunConfig) -> None:
             mode = parse_mode(text)
         except ValueError as err:
             raise ConfigError(f"eval_modes: {err}", field="eval_modes") from None
-        if mode.kind not in kinds:
-            _fail("eval_modes", text, f"algorithm {cfg.algorithm!r} supports {', '.join(kinds)}")
-
+        if mode.kind not in algorithm.mode_kinds:
+            _fail("eval_modes", text, f"algorithm {cfg.algorithm!r} supports {', '.join(algorithm.mode_kinds)}")

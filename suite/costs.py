@@ -17,6 +17,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from . import records, variants
+from .algorithms import ALGORITHMS
 
 KIND_NAMES = {"relax": "relax@T from zeros", "ff": "ff", "ff+relax": "ff+relax@T"}
 MATCH_TOLERANCE = 0.5  # percentage points: errors this close count as matched
@@ -24,9 +25,14 @@ MATCH_TOLERANCE = 0.5  # percentage points: errors this close count as matched
 CHOOSING, REPORTING = "validation", "test"
 
 
+def role(points: pd.DataFrame) -> pd.Series:
+    """Each point's algorithm's side of the comparison: relaxation, initializer or '' (neither)."""
+    return points["algorithm"].map(lambda a: ALGORITHMS[a].cost_role or "").rename("role")
+
+
 def series_label(row) -> str:
     """A variant and the kind of its inference mode: 'IEP lam=0.1: ff+relax@T'."""
-    return row["variant"] if row["algorithm"] == "bp" else f"{row['variant']}: {KIND_NAMES[row['mode_kind']]}"
+    return f"{row['variant']}: {KIND_NAMES[row['mode_kind']]}" if ALGORITHMS[row["algorithm"]].relaxes else row["variant"]
 
 
 def with_outcome(rows: pd.DataFrame, collapse_error: float) -> pd.DataFrame:
@@ -43,10 +49,11 @@ def with_outcome(rows: pd.DataFrame, collapse_error: float) -> pd.DataFrame:
 
 
 def cost_points(rows: pd.DataFrame, collapse_error: float = variants.COLLAPSE_ERROR) -> pd.DataFrame:
-    """Final error per run, split, mode and budget T on the choosing and the reporting split (IEP's
-    relax from zeros left out)."""
+    """Final error per run, split, mode and budget T on the choosing and the reporting split, of the
+    modes each algorithm is trained for (IEP's relax from zeros left out)."""
     final = with_outcome(records.final_rows(rows, (CHOOSING, REPORTING)), collapse_error)
-    return final[~((final["algorithm"] == "iep") & (final["mode_kind"] == "relax"))]
+    trained_for = [kind in ALGORITHMS[a].primary_kinds for a, kind in zip(final["algorithm"], final["mode_kind"])]
+    return final[pd.Series(trained_for, index=final.index, dtype=bool)]
 
 
 def choosing_split(points: pd.DataFrame) -> str:
@@ -82,11 +89,12 @@ class Medians(NamedTuple):
 
 
 def medians(points: pd.DataFrame, split: str) -> tuple[pd.Series, pd.Series]:
-    """EP's and IEP's median error on one split over trained seeds per (series, multiply-adds)."""
+    """The median error on one split over trained seeds per (series, multiply-adds) of the relaxation
+    side (EP) and of the initializer side (IEP) of the comparison (Algorithm.cost_role)."""
     here = points[points["trained"] & (points["split"] == split)]
-    found = here.groupby(["algorithm", "series", "mult_adds"])["error %"].median()
-    algorithms = set(found.index.get_level_values("algorithm"))
-    return tuple(found[name] if name in algorithms else pd.Series(dtype=float) for name in ("ep", "iep"))
+    found = here.groupby([role(here), "series", "mult_adds"])["error %"].median()
+    roles = set(found.index.get_level_values(0))
+    return tuple(found[name] if name in roles else pd.Series(dtype=float) for name in ("relaxation", "initializer"))
 
 
 def both_medians(points: pd.DataFrame) -> tuple[Medians, Medians, str]:
@@ -270,7 +278,7 @@ def first_rung(errors: pd.Series, target: float) -> float:
 
 def initializer_errors(points: pd.DataFrame, split: str) -> pd.Series:
     """Per depth, the median error of IEP's ff over its trained seeds on split (%)."""
-    ff = points[points["trained"] & (points["split"] == split) & (points["algorithm"] == "iep")
+    ff = points[points["trained"] & (points["split"] == split) & (role(points) == "initializer")
                 & (points["mode_kind"] == "ff")]
     return ff.groupby("depth")["error %"].median()
 
@@ -283,7 +291,7 @@ def steps_per_seed(points: pd.DataFrame) -> pd.DataFrame:
     chosen_on = choosing_split(points)
     here = points[points["trained"] & (points["split"] == chosen_on)]
     initializer = initializer_errors(points, chosen_on)
-    relaxed = here[(here["algorithm"] == "ep") & (here["mode_kind"] == "relax")]
+    relaxed = here[(role(here) == "relaxation") & (here["mode_kind"] == "relax")]
     lines = []
     for (depth, variant, _), run in relaxed.groupby(["depth", "variant", "run_id"], sort=False):
         errors = run.groupby("steps")["error %"].min().sort_index()
@@ -352,7 +360,7 @@ def per_ep_variant(points: pd.DataFrame):
     no IEP seed trained there)."""
     for (depth, _, variant), steps in steps_per_seed(points).groupby(["depth", "T_neg", "variant"]):
         at_depth = points[points["depth"] == depth]
-        iep = at_depth[at_depth["algorithm"] == "iep"]
+        iep = at_depth[role(at_depth) == "initializer"]
         ep = at_depth[at_depth["variant"] == variant]
         yield depth, variant, steps, ep, iep, matched(pd.concat([ep, iep]))
 

@@ -9,14 +9,14 @@ Parameters are ``Layers(weights, biases)`` of NumPy arrays; states are tuples of
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
 
 import numpy as np
 
 import backends
 
-from .algorithms import bp, bptt, ep, feedforward, iep
-from .algorithms.energy import Layers, Pull, relax, zero_state
+from .algorithms import ALGORITHMS, bp, ep, feedforward
+from .algorithms.algorithm import EPHyper, TrainState
+from .algorithms.energy import Layers, Pull, relax
 from .algorithms.inference import Model, Mode, final_state
 
 
@@ -35,40 +35,25 @@ def feedforward_prediction(backend, params: Layers, x):
     return feedforward.predict(params, x)
 
 
-class TrainState(NamedTuple):
-    model: Model
-    persistent: tuple | None  # EP's per-example free fixed points (init 'persistent'), else None
-
-
-def train_step(backend, state: TrainState, X, Y, idx, sign, hp: ep.EPHyper, lam, *,
-               algorithm: str, init: str, symmetric: bool, global_loss: bool, bp_loss: str,
-               initializer_target: str = "free", bptt_steps: int = 0) -> TrainState:
-    """One minibatch of any algorithm; X, Y live on the device and idx picks the minibatch.
-    bptt_steps: T_neg for bptt, fixed at compile time (jax differentiates only loops of static length)."""
+def train_step(backend, state: TrainState, X, Y, idx, sign, hp: EPHyper, lam, *, algorithm: str,
+               **static) -> TrainState:
+    """One minibatch of any algorithm; X, Y live on the device and idx picks the minibatch. static:
+    the algorithm's compile-time options (Algorithm.static of the run's config)."""
     x, y = backend.take_rows(X, idx), backend.take_rows(Y, idx)
-    energy, ff = state.model
-    if algorithm == "bp":
-        return TrainState(Model(None, bp.train_step(backend, ff, x, y, hp.lrs, bp_loss)), None)
-    if algorithm == "bptt":
-        return TrainState(Model(bptt.train_step(backend, energy, x, y, bptt_steps, hp.eps, hp.lrs, hp.kappa), None),
-                          None)
-    if algorithm == "iep":
-        energy, ff = iep.train_step(backend, energy, ff, x, y, sign, hp, lam, symmetric, global_loss,
-                                    initializer_target)
-        return TrainState(Model(energy, ff), None)
-    if init == "persistent":
-        s_init = tuple(backend.take_rows(buf, idx) for buf in state.persistent)
-    else:
-        sizes = [x.shape[1]] + [b.shape[0] for b in energy.biases]
-        s_init = zero_state(backend, sizes, x.shape[0])
-    energy, s_neg, _ = ep.train_step(backend, energy, x, y, s_init, sign, hp, symmetric)
-    persistent = state.persistent
-    if init == "persistent":
-        persistent = tuple(backend.set_rows(buf, idx, s) for buf, s in zip(persistent, s_neg))
-    return TrainState(Model(energy, None), persistent)
+    return ALGORITHMS[algorithm].step(backend, state, x, y, idx, sign, hp, lam, **static)
 
 
-def train_chunk(backend, state: TrainState, X, Y, idx, signs, hp: ep.EPHyper, lam, **static) -> TrainState:
+def hyper(cfg) -> EPHyper:
+    """A run's traced hyper-parameters."""
+    return EPHyper(cfg.eps, cfg.beta, cfg.T_neg, cfg.T_pos, cfg.lrs, cfg.kappa)
+
+
+def static_options(cfg) -> dict:
+    """What the compiled training step of a run's configuration is specialised to."""
+    return {"algorithm": cfg.algorithm, **ALGORITHMS[cfg.algorithm].static(cfg)}
+
+
+def train_chunk(backend, state: TrainState, X, Y, idx, signs, hp: EPHyper, lam, **static) -> TrainState:
     """len(signs) minibatches in one call (on jax, one compiled loop): row k of idx picks the k-th
     minibatch, signs[k] its nudging sign."""
     return backend.scan(lambda st, batch: train_step(backend, st, X, Y, *batch, hp, lam, **static), state,
@@ -111,14 +96,8 @@ class Engine:
         fn = self.compiled(feedforward.initializer_update, global_loss=global_loss)
         return self._numpy_call(fn, Layers(*init_params), x, tuple(targets), tuple(lrs))
 
-    def forward(self, ff_params, x):
-        return self._numpy_call(self.compiled(feedforward_prediction), Layers(*ff_params), x)
-
     def bp_gradients(self, params, x, y, loss="squared") -> Layers:
         return self._numpy_call(self.compiled(bp.gradients, kind=loss), Layers(*params), x, y)
-
-    def bp_step(self, params, x, y, lrs, loss="squared") -> Layers:
-        return self._numpy_call(self.compiled(bp.train_step, kind=loss), Layers(*params), x, y, tuple(lrs))
 
     # -- on the device ------------------------------------------------------------------------
     def output_state(self, model: Model, x, mode: Mode, eps, lam=0.0, kappa=1.0):

@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from . import claims as claim_rules, costs, records, variants  # noqa: E402
+from . import costs, records, variants  # noqa: E402
+from .algorithms import ALGORITHMS  # noqa: E402
 from .algorithms.inference import parse_mode  # noqa: E402
 from .costs import cost_points, with_outcome  # noqa: E402
 from .files import atomic_write  # noqa: E402
@@ -100,7 +101,7 @@ def draw_series(ax, shown: pd.DataFrame, x: str, styles: dict, along: str = "mul
     per mode kind, and its seeds trained / run at its last point."""
     for series, group in shown[shown["trained"]].groupby("series", sort=False):
         first = group.iloc[0]
-        colour = ALGORITHM_COLOURS.get(first["algorithm"], "0.3")
+        colour = colour_of(first["algorithm"])
         per_budget = group.groupby(along).agg(x=(x, "median"), median=("error %", "median"),
                                               low=("error %", "min"), high=("error %", "max"))
         ax.plot(per_budget["x"], per_budget["median"], color=colour, linestyle=styles[first["variant"]],
@@ -139,7 +140,7 @@ def legend(ax, shown: pd.DataFrame, styles: dict) -> None:
     """A line per variant that trained (colour: algorithm; line style: which of its variants); the
     caption names the markers of the mode kinds."""
     from matplotlib.lines import Line2D
-    handles = [Line2D([], [], color=ALGORITHM_COLOURS.get(shown.loc[shown["variant"] == v, "algorithm"].iloc[0], "0.3"),
+    handles = [Line2D([], [], color=colour_of(shown.loc[shown["variant"] == v, "algorithm"].iloc[0]),
                       linestyle=style, label=v) for v, style in styles.items()]
     ax.legend(handles=handles, fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
 
@@ -176,7 +177,7 @@ def facets(shown: pd.DataFrame) -> list[tuple[str, list[str]]]:
         return [("", trained)]
     best = None
     for field in [f for f in variants.LABEL_ORDER[1:] if f in runs]:
-        using = [v for v in trained if field not in variants.UNUSED.get(runs.loc[v, "algorithm"], ())]
+        using = [v for v in trained if not variants.unused(runs.loc[v, "algorithm"], field)]
         values = list(dict.fromkeys(runs.loc[using, field].astype(str)))
         if len(values) < 2:
             continue
@@ -340,9 +341,12 @@ def against_depth(rows: pd.DataFrame, out: Path, collapse_error: float) -> list[
     return _finish(fig, caption, out, "against_depth")
 
 
-#: One colour per algorithm in every figure that colours by algorithm (tab10: told apart in print and
-#: by most colour-blind readers).
-ALGORITHM_COLOURS = {"ep": "tab:blue", "iep": "tab:orange", "bp": "tab:green", "bptt": "tab:purple"}
+def colour_of(algorithm: str) -> str:
+    """One colour per algorithm (its declaration's) in every figure that colours by algorithm (tab10:
+    told apart in print and by most colour-blind readers)."""
+    return ALGORITHMS[algorithm].colour
+
+
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 LOG_PERCENT_TICKS = (0.5, 1, 2, 5, 10, 20, 50, 100)
 
@@ -368,7 +372,7 @@ def final_outcomes(rows: pd.DataFrame, collapse_error: float) -> pd.DataFrame:
     """Per run, its final test error (%) in its own mode (the one claims judge it by), and whether it
     trained."""
     final = records.final_rows(rows)
-    own = final[[parse_mode(m).kind == claim_rules.OWN_MODE[a] and records.primary_mode(r)
+    own = final[[parse_mode(m).kind == ALGORITHMS[a].own_kind and records.primary_mode(r)
                  for m, a, (_, r) in zip(final["mode"], final["algorithm"], final.iterrows())]]
     return own.assign(**{"error %": 100 * own["error"],
                          "trained": (own["error"] < collapse_error) & ~own["status"].isin(variants.STOPPED_EARLY)})
@@ -393,7 +397,7 @@ def answer(rows: pd.DataFrame, out: Path, claims, description: str, collapse_err
     series = list(dict.fromkeys(labelled["variant"]))
     for i, name in enumerate(series):
         mine = labelled[labelled["variant"] == name]
-        colour = ALGORITHM_COLOURS.get(mine["algorithm"].iloc[0], "0.3")
+        colour = colour_of(mine["algorithm"].iloc[0])
         offset = 0.08 * (i - (len(series) - 1) / 2)  # side by side, not on top of each other
         points = []
         for x, here in mine.groupby("x"):
@@ -492,7 +496,8 @@ def residual_curves(rows: pd.DataFrame, residuals: pd.DataFrame, out: Path) -> l
     zeros against IEP from its initializer's prediction (IEP from zeros is in summary.md); the
     median over seeds thick, each seed thin; a curve ends where its state stopped moving exactly."""
     named = variants.with_variants(rows, given=("sizes",)).drop_duplicates("run_id").set_index("run_id")
-    residuals = residuals[~((residuals["algorithm"] == "iep") & (residuals["start"] == "zeros"))]
+    own_start = [ALGORITHMS[a].start == start for a, start in zip(residuals["algorithm"], residuals["start"])]
+    residuals = residuals[pd.Series(own_start, index=residuals.index, dtype=bool)]
     data = residuals[residuals["residual"] > 0]  # exactly 0: the state stopped moving, where the curve ends
     data = data.assign(variant=[f"{named.loc[r, 'variant']} {START_NAMES[s]}" for r, s in
                                 zip(data["run_id"], data["start"])],
@@ -503,12 +508,12 @@ def residual_curves(rows: pd.DataFrame, residuals: pd.DataFrame, out: Path) -> l
     for ax, (title, here, _) in zip(axes.flat, panels):
         styles = variant_styles(here)
         for (variant, run), seed in here.groupby(["variant", "run_id"], sort=False):
-            colour = ALGORITHM_COLOURS.get(seed["algorithm"].iloc[0], "0.3")
+            colour = colour_of(seed["algorithm"].iloc[0])
             ax.plot(seed["step"], seed["residual"], color=colour, linestyle=styles[variant], linewidth=0.6, alpha=0.35)
         for variant, group in here.groupby("variant", sort=False):
             steps = group.groupby("step")["residual"]  # the median while every seed is still moving
             median = steps.median()[steps.size() == group["run_id"].nunique()]
-            colour = ALGORITHM_COLOURS.get(group["algorithm"].iloc[0], "0.3")
+            colour = colour_of(group["algorithm"].iloc[0])
             ax.plot(median.index, median.to_numpy(), color=colour, linestyle=styles[variant], linewidth=1.8)
         ax.set(xscale="log", yscale="log", xlabel="free relaxation step $t$ (log)",
                ylabel=r"residual $\max\,|s_{t+1} - s_t|$ (log)")
@@ -618,7 +623,7 @@ def train_seconds(rows: pd.DataFrame, out: Path) -> list[Path]:
         for (variant, backend), group in shown.groupby(["variant", "backend"], sort=False):
             per_depth = group.groupby("depth")["train_seconds"].agg(["median", "min", "max"])
             algorithm = group["algorithm"].iloc[0]
-            colour = ALGORITHM_COLOURS.get(algorithm, "0.3")
+            colour = colour_of(algorithm)
             mine = list(dict.fromkeys(epochs.loc[epochs["algorithm"] == algorithm, "variant"]))
             ax.errorbar(per_depth.index, per_depth["median"], yerr=[per_depth["median"] - per_depth["min"],
                                                                    per_depth["max"] - per_depth["median"]],

@@ -9,6 +9,7 @@ results/<study>/
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 import datetime
 import functools
@@ -16,14 +17,18 @@ import hashlib
 import json
 import platform
 import subprocess
+import tomllib
 from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 
+import backends
+
 from . import isa
-from .algorithms.inference import PRIMARY_KINDS, modes
+from .algorithms import ALGORITHMS, MODULES
+from .algorithms.inference import modes
 from .claims import table as claims_table
 from .config import RunConfig
 from .files import atomic_write
@@ -45,22 +50,96 @@ TIMING_COLUMNS = ("seconds_per_10k", "eval_warmup_seconds", "train_seconds", "tr
 
 
 ROOT = Path(__file__).resolve().parent.parent
-#: The code that computes the numbers in a row: the backends, the algorithms, the compiled step, the
-#: run loop (training, evaluation, timing), the data and the libraries' kernel caps. Any change to
-#: these files changes the code fingerprint, and so every run's key: stored results are never reused
-#: across such a change.
-NUMERIC_CODE = ("backends", "suite/algorithms", "suite/engine.py", "suite/run.py", "suite/data.py", "suite/isa.py")
+#: The numeric code every run executes: the run loop (training, evaluation, timing), the compiled step,
+#: the data, the libraries' kernel caps, the algorithms' registry and shared core, and the backends'
+#: protocol. A run's fingerprint hashes these, its algorithm's module and its backend's module, with
+#: what those two import from their packages (code_fingerprint): a change there changes the run's key,
+#: so stored results are never reused across it, and a module a run never executes is not part of it.
+CORE_CODE = ("suite/engine.py", "suite/run.py", "suite/data.py", "suite/isa.py", "suite/algorithms/__init__.py",
+             "suite/algorithms/algorithm.py", "suite/algorithms/energy.py", "suite/algorithms/feedforward.py",
+             "suite/algorithms/inference.py", "backends/__init__.py", "backends/base.py")
+#: Old fingerprints recorded as computing the same bits as today's (see equivalent_fingerprints).
+EQUIVALENT_CODE = Path("results") / "equivalent_code.toml"
+
+
+def imported_sources(path: Path, root: Path) -> set[Path]:
+    """path and the files of its package that it imports, transitively (relative imports, and
+    absolute ones of the suite's and backends' packages), found by reading, not running, the code."""
+    packages = (root / "suite" / "algorithms", root / "backends")
+    found, todo = set(), [path]
+    while todo:
+        source = todo.pop()
+        if source in found or not source.exists() or not any(source.is_relative_to(p) for p in packages):
+            continue
+        found.add(source)
+        package = source.parent
+        for node in ast.walk(ast.parse(source.read_text(), str(source))):
+            if isinstance(node, ast.ImportFrom):
+                base = (package if node.level == 1 else root).joinpath(*(node.module or "").split("."))
+                todo += [base.with_suffix(".py"), base / "__init__.py"] + [base / f"{alias.name}.py" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                todo += [root.joinpath(*alias.name.split(".")).with_suffix(".py") for alias in node.names]
+    return found
 
 
 @functools.lru_cache(maxsize=None)
-def code_fingerprint(root: Path = ROOT) -> str:
-    """Hash of the source of NUMERIC_CODE under root (paths and contents, in a fixed order)."""
+def code_fingerprint(algorithm: str, backend: str, root: Path = ROOT) -> str:
+    """Hash of the numeric code a run of this algorithm on this backend executes (CORE_CODE, and the
+    two modules with what they import), paths and contents, in a fixed order."""
+    module = root / "suite" / "algorithms" / f"{MODULES[algorithm]}.py"
+    sources = {root / name for name in CORE_CODE} | imported_sources(module, root) | \
+        imported_sources(root / "backends" / f"{backends.module_name(backend)}.py", root)
     digest = hashlib.sha256()
-    for name in NUMERIC_CODE:
-        path = Path(root) / name
-        for source in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
-            digest.update(source.relative_to(root).as_posix().encode() + b"\0" + source.read_bytes() + b"\0")
+    for source in sorted(sources):
+        digest.update(source.relative_to(root).as_posix().encode() + b"\0" + source.read_bytes() + b"\0")
     return digest.hexdigest()[:10]
+
+
+def run_fingerprint(cfg: RunConfig) -> str:
+    return code_fingerprint(cfg.algorithm, cfg.backend)
+
+
+class BadEquivalence(ValueError):
+    """The record of equivalent code cannot be read; the message names the file and the entry."""
+
+
+def equivalences(record: Path | None = None) -> list[dict]:
+    """The entries of the record (default: the repository's, EQUIVALENT_CODE): each an old fingerprint,
+    and the fingerprints of today's code, per 'algorithm backend', shown to compute the same bits."""
+    record = ROOT / EQUIVALENT_CODE if record is None else record
+    if not record.exists():
+        return []
+    try:
+        entries = tomllib.loads(record.read_text()).get("equivalent", [])
+    except tomllib.TOMLDecodeError as err:
+        raise BadEquivalence(f"{record}: not TOML ({err})") from None
+    for k, entry in enumerate(entries):
+        if not (isinstance(entry, dict) and isinstance(entry.get("old"), str) and isinstance(entry.get("new"), dict)
+                and all(isinstance(v, str) for v in entry["new"].values())):
+            raise BadEquivalence(f"{record}: equivalent[{k}] needs old = \"<fingerprint>\" and new = "
+                                 "{\"<algorithm> <backend>\" = \"<fingerprint>\", ...}")
+    return entries
+
+
+def equivalent_fingerprints(cfg: RunConfig) -> list[str]:
+    """The older fingerprints recorded as computing the same bits as cfg's run does today, nearest
+    first (an entry's old code may itself be recorded as equivalent to older code)."""
+    pair, found = f"{cfg.algorithm} {cfg.backend}", []
+    wanted = [run_fingerprint(cfg)]
+    entries = equivalences()
+    while wanted:
+        current = wanted.pop(0)
+        for entry in entries:
+            if entry["new"].get(pair) == current and entry["old"] not in found:
+                found.append(entry["old"])
+                wanted.append(entry["old"])
+    return found
+
+
+def stored_ids(cfg: RunConfig, plan) -> list[str]:
+    """The ids under which a finished run of cfg counts as today's: its run_id, then those of the
+    older code recorded as equivalent (equivalent_fingerprints)."""
+    return [run_id(cfg, plan)] + [run_id(cfg, plan, old) for old in equivalent_fingerprints(cfg)]
 
 
 def config_key(cfg: RunConfig, plan) -> str:
@@ -72,13 +151,13 @@ def config_key(cfg: RunConfig, plan) -> str:
 
 def run_id(cfg: RunConfig, plan, code: str | None = None) -> str:
     """'<config key>-<code fingerprint>': everything that determines a run's rows."""
-    return f"{config_key(cfg, plan)}-{code or code_fingerprint()}"
+    return f"{config_key(cfg, plan)}-{code or run_fingerprint(cfg)}"
 
 
 def training_id(cfg: RunConfig, plan) -> str:
     """Like run_id, for the run's training whatever its length: the same configuration with more
     epochs goes through the same states (and rows), so it can start from this one's checkpoint."""
-    return f"training-{config_key(dataclasses.replace(cfg, epochs=1), plan)}-{code_fingerprint()}"
+    return f"training-{config_key(dataclasses.replace(cfg, epochs=1), plan)}-{run_fingerprint(cfg)}"
 
 
 def git(*args) -> str:
@@ -101,10 +180,10 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def provenance(describe: dict) -> dict:
-    """Where and with what a row was measured."""
+def provenance(describe: dict, cfg: RunConfig | None = None) -> dict:
+    """Where and with what a row was measured (the code fingerprint: of cfg's run; without one, '')."""
     versions = {k: v for k, v in describe.items() if k in ("numpy", "torch", "jax", "jaxlib", "torch_compile")}
-    return {"code_fingerprint": code_fingerprint(), "git_commit": git("rev-parse", "HEAD") or "unknown",
+    return {"code_fingerprint": run_fingerprint(cfg) if cfg else "", "git_commit": git("rev-parse", "HEAD") or "unknown",
             # results/ is excluded: a sweep rewriting its own tables does not make the code dirty
             "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", ".",
                                    ":(exclude)results")),
@@ -204,7 +283,7 @@ def final_rows(rows: pd.DataFrame, splits: tuple[str, ...] = ("test",)) -> pd.Da
 
 def primary_mode(row) -> bool:
     """The mode a run is trained for: relax@T_neg (EP), ff and ff+relax@T_neg (IEP), ff (bp)."""
-    return row["mode"] in modes(PRIMARY_KINDS[row["algorithm"]], (row["T_neg"],))
+    return row["mode"] in modes(ALGORITHMS[row["algorithm"]].primary_kinds, (row["T_neg"],))
 
 
 def summary(rows: pd.DataFrame, collapse_error: float = COLLAPSE_ERROR) -> pd.DataFrame:
@@ -278,14 +357,17 @@ def convergence(residuals: pd.DataFrame, tol: float) -> pd.DataFrame:
 
 
 def mixed_code_note(rows: pd.DataFrame) -> str:
-    """A warning when the rows come from more than one version of the numeric code, else ''."""
-    runs = rows.drop_duplicates("run_id")["code_fingerprint"].value_counts()
-    if len(runs) < 2:
+    """A warning when runs of one algorithm and backend come from more than one version of the numeric
+    code they execute, else ''."""
+    runs = rows.drop_duplicates("run_id")
+    versions = runs.groupby(["algorithm", "backend"])["code_fingerprint"].nunique()
+    if not (versions > 1).any():
         return ""
-    counts = ", ".join(f"{code} ({n} run{'s' if n > 1 else ''})" for code, n in runs.items())
-    return (f"**Mixed code:** these rows were computed by {len(runs)} versions of the numeric code "
-            f"(fingerprints {counts}; this checkout's is {code_fingerprint()}). Run the study again to "
-            "recompute the older runs.")
+    counts = ", ".join(f"{code} ({n} run{'s' if n > 1 else ''})" for code, n in
+                       runs["code_fingerprint"].value_counts().items())
+    return (f"**Mixed code:** these rows were computed by more than one version of the numeric code that "
+            f"{' and '.join(f'{a} on {b}' for a, b in versions[versions > 1].index)} execute (fingerprints "
+            f"{counts}). `python -m suite status` says which today's code would recompute.")
 
 
 def scale_words(rows: pd.DataFrame) -> str:

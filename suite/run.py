@@ -21,13 +21,13 @@ from backends import tree_map
 
 from . import data as datasets
 from . import records
-from .algorithms import diagnostics as instruments
+from .algorithms import ALGORITHMS
 from .algorithms.energy import Pull, relax, zero_state
-from .algorithms.ep import EPHyper
-from .algorithms.inference import MODE_KINDS, Model, modes, multiply_adds, parse_mode
+from .algorithms.inference import Model, modes, multiply_adds, parse_mode
 from .checkpoints import Checkpoint, Saved
 from .config import ConfigError, RunConfig
-from .engine import Engine, TrainState, feedforward_prediction, glorot_layers, one_hot, train_chunk
+from .engine import (Engine, TrainState, feedforward_prediction, glorot_layers, hyper, one_hot, static_options,
+                     train_chunk)
 
 SPLITS = ("train", "validation", "test")
 EVAL_BATCH = 1000
@@ -109,15 +109,13 @@ def check_fits(cfg: RunConfig, ds: datasets.Dataset) -> None:
 
 
 def initial_state(engine: Engine, cfg: RunConfig, rng: np.random.Generator, n_train: int) -> TrainState:
-    energy = glorot_layers(rng, cfg.sizes) if cfg.algorithm in ("ep", "iep", "bptt") else None
-    ff = glorot_layers(rng, cfg.sizes) if cfg.algorithm in ("iep", "bp") else None
+    """The algorithm's nets, Glorot-initialised in the order it declares them, and EP's per-example
+    states for init 'persistent'."""
+    nets = {name: glorot_layers(rng, cfg.sizes) for name in ALGORITHMS[cfg.algorithm].nets}
+    energy, ff = nets.get("energy"), nets.get("feedforward")
     persistent = (tuple(np.zeros((n_train, n)) for n in cfg.sizes[1:])
                   if cfg.init == "persistent" else None)
     return engine.backend.asarray(TrainState(Model(energy, ff), persistent))
-
-
-def hyper(cfg: RunConfig) -> EPHyper:
-    return EPHyper(cfg.eps, cfg.beta, cfg.T_neg, cfg.T_pos, cfg.lrs, cfg.kappa)
 
 
 CHUNK = 100  # minibatches per call at most (jax: one compiled loop); progress is reported between calls
@@ -143,11 +141,7 @@ class Trainer:
         self.Y = bk.asarray(one_hot(ds.train.y[:self.n_train], ds.n_classes))
         self.state = initial_state(self.engine, cfg, init_rng, self.n_train)
         self.hp = hyper(cfg)
-        self.chunk = self.engine.compiled(train_chunk, donate_argnums=(0,), algorithm=cfg.algorithm,
-                                          init=cfg.init, symmetric=cfg.symmetric,
-                                          global_loss=cfg.initializer_loss == "global", bp_loss=cfg.bp_loss,
-                                          initializer_target=cfg.initializer_target,
-                                          bptt_steps=cfg.T_neg if cfg.algorithm == "bptt" else 0)
+        self.chunk = self.engine.compiled(train_chunk, donate_argnums=(0,), **static_options(cfg))
         self.chunk_length = chunk_length(self.n_batches)
 
     def warm_up(self) -> float:
@@ -256,9 +250,10 @@ def residual_trace(engine: Engine, cfg: RunConfig, model: Model, x, steps: int) 
 def diagnose(trainer: "Trainer", epoch: int) -> list[dict]:
     """The diagnostics of the run's model now, on the probe batch: a row per quantity and layer."""
     cfg, bk = trainer.cfg, trainer.backend
-    if cfg.algorithm == "bp":  # no energy net: nothing to relax or to saturate
+    probe = ALGORITHMS[cfg.algorithm].probe
+    if probe is None:  # bp: no energy net, nothing to relax or to saturate
         return []
-    fn = trainer.engine.compiled(instruments.probe, algorithm=cfg.algorithm, steps=cfg.T_neg)
+    fn = trainer.engine.compiled(probe, steps=cfg.T_neg)
     found = fn(trainer.state.model, trainer.X[:PROBE_SIZE], trainer.Y[:PROBE_SIZE], trainer.hp, cfg.lam)
     return [{"epoch": epoch, "quantity": quantity, "layer": layer, "value": float(value)}
             for quantity, values in found.items() for layer, value in enumerate(bk.to_numpy(values), 1)]
@@ -275,7 +270,7 @@ def train_and_evaluate(cfg: RunConfig, dataset: datasets.Dataset | None = None, 
     check_fits(cfg, ds)
     trainer = Trainer(cfg, ds)
     engine, bk = trainer.engine, trainer.backend
-    provenance = {**records.provenance(bk.describe()), "warmup_seconds": trainer.warm_up()}
+    provenance = {**records.provenance(bk.describe(), cfg), "warmup_seconds": trainer.warm_up()}
     splits = dict(zip(SPLITS, (ds.train_eval, ds.validation, ds.test)))
 
     def record(epoch, split_names, mode_names, seconds=(0.0, 0.0, 0.0)) -> list[dict]:
@@ -327,7 +322,7 @@ def train_and_evaluate(cfg: RunConfig, dataset: datasets.Dataset | None = None, 
         report(epoch, f"diverged: {note}")
         return RunResult([r for r in rows if r["epoch"] < epoch], [], "diverged", epoch, note,
                          [p for p in probes if p["epoch"] < epoch])
-    ladder = tuple(m for m in modes(MODE_KINDS[cfg.algorithm], plan.ladder) if m not in cfg.eval_modes)
+    ladder = tuple(m for m in modes(ALGORITHMS[cfg.algorithm].mode_kinds, plan.ladder) if m not in cfg.eval_modes)
     rows += record(cfg.epochs, plan.splits, ladder, (rows[-1]["train_seconds"], rows[-1]["train_cpu_seconds"], total))
     x = bk.asarray(splits[plan.splits[0]].x[:min(EVAL_BATCH, len(splits[plan.splits[0]].x))])
     return RunResult(rows, residual_trace(engine, cfg, trainer.state.model, x, plan.residual_steps),

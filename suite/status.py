@@ -15,11 +15,11 @@ from pathlib import Path
 import pandas as pd
 
 from . import records
-from .config import ConfigError
+from .config import ConfigError, RunConfig
 from .run import config_columns
 from .store import RunStore
 from .study import Study, from_text, with_scale
-from .sweep import reusable, run_configs
+from .sweep import evaluation_plan, reusable, run_configs
 from .variants import with_variants
 
 #: Where a study's file is committed, found by the study's name (ablations first for results/ablations/).
@@ -49,9 +49,19 @@ def study_as_run(store: RunStore) -> tuple[Study | None, str]:
 
 
 def fingerprints(rows: pd.DataFrame) -> str:
+    """The stored runs' code fingerprints, today's of each algorithm and backend they ran, and the
+    older ones recorded as computing the same bits (records.equivalent_fingerprints)."""
     counts = rows.groupby("code_fingerprint", sort=False)["run_id"].nunique()
+    today, same = [], {}
+    for (algorithm, backend), _ in rows.groupby(["algorithm", "backend"], sort=False):
+        cfg = RunConfig(algorithm=algorithm, backend=backend)
+        today.append(f"{records.run_fingerprint(cfg)} ({algorithm} {backend})")
+        for old in records.equivalent_fingerprints(cfg):
+            same.setdefault(old, []).append(f"{algorithm} {backend}")
+    recorded = "".join(f"; {old} recorded as the same bits for {', '.join(pairs)} ({records.EQUIVALENT_CODE})"
+                       for old, pairs in same.items())
     return ", ".join(f"{code} ({_count(n, 'run')})" for code, n in counts.items()) + \
-        f"; today's code is {records.code_fingerprint()}"
+        f"; today's code: {', '.join(today)}{recorded}"
 
 
 def commits(rows: pd.DataFrame) -> str:
@@ -157,7 +167,7 @@ def today(store: RunStore, study: Study | None, unreadable: str) -> list[str]:
     if study is None:
         return [_line(f"today's code: unknown ({unreadable})")]
     configs = run_configs(study)
-    reused = reusable(store, configs)
+    reused = reusable(store, configs, evaluation_plan(study))
     pending = [i for i in configs if i not in reused]
     other_code = sum(bool(store.outdated(i)) for i in pending)
     why = [f"{other_code} stored by other numeric code"] if other_code else []

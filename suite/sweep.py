@@ -19,6 +19,7 @@ import backends
 
 from . import data as datasets
 from . import records
+from .algorithms import ALGORITHMS
 from .algorithms.inference import parse_mode
 from .config import ConfigError, RunConfig
 from .executors import LocalExecutor
@@ -35,7 +36,8 @@ def evaluation_plan(study: Study) -> EvaluationPlan:
 
 
 def describe(cfg: RunConfig) -> str:
-    budget = "" if cfg.algorithm == "bp" else f" T_neg={cfg.T_neg}" + (f" lam={cfg.lam}" if cfg.lam else "")
+    reads = ALGORITHMS[cfg.algorithm].reads
+    budget = (f" T_neg={cfg.T_neg}" if "T_neg" in reads else "") + (f" lam={cfg.lam}" if cfg.lam else "")
     return f"{cfg.algorithm} {cfg.backend} {'-'.join(map(str, cfg.sizes))}{budget} seed {cfg.seed}"
 
 
@@ -46,7 +48,8 @@ def status_row(cfg: RunConfig, identifier: str, status: str, epoch: int, note: s
     return {**dict.fromkeys(records.MEASUREMENT_COLUMNS, math.nan), "run_id": identifier, **config_columns(cfg),
             "depth": cfg.depth, "epoch": epoch, "split": "",
             "mode": "", "mode_kind": "", "status": status, "note": note,
-            **{name: provenance.get(name) for name in records.PROVENANCE_COLUMNS}}
+            **{name: provenance.get(name) for name in records.PROVENANCE_COLUMNS},
+            "code_fingerprint": provenance.get("code_fingerprint") or records.run_fingerprint(cfg)}
 
 
 def tidy(result: RunResult, cfg: RunConfig, identifier: str, sweep_provenance: dict) -> tuple[pd.DataFrame, ...]:
@@ -96,18 +99,11 @@ TRAIN_IMAGES = {"mnist": 50_000, "fashion-mnist": 50_000, "synthetic": 1_000}
 
 
 def training_multiply_adds(cfg: RunConfig) -> float:
-    """The multiply-adds of a run's training: per sample, EP's input drive, both phases' steps and
-    its update (plus the initializer's forward and backward pass for IEP), or backprop's forward
-    and backward pass (three times the forward products; for bptt, of the free phase)."""
+    """The multiply-adds of a run's training: its algorithm's per sample (Algorithm.multiply_adds),
+    times the samples of its epochs."""
     products = [a * b for a, b in zip(cfg.sizes[:-1], cfg.sizes[1:])]
-    feedforward = 3 * sum(products)
-    steps = cfg.T_neg + cfg.T_pos * (2 if cfg.symmetric else 1)
-    ep = products[0] + steps * 2 * sum(products[1:]) + sum(products) + sum(products[1:])
-    free_phase = products[0] + cfg.T_neg * 2 * sum(products[1:])
-    per_sample = {"ep": ep, "iep": ep + feedforward, "bp": feedforward,
-                  "bptt": 3 * free_phase}[cfg.algorithm]  # bptt: the free phase forward, then twice back
     n_train = cfg.train_size or TRAIN_IMAGES[cfg.dataset]
-    return per_sample * (n_train // cfg.batch_size) * cfg.batch_size * cfg.epochs
+    return ALGORITHMS[cfg.algorithm].multiply_adds(products, cfg) * (n_train // cfg.batch_size) * cfg.batch_size * cfg.epochs
 
 
 def rates(speed_record: Path = records.ROOT / "results" / "speed" / "speed.parquet") -> dict[str, float]:
@@ -153,9 +149,15 @@ def run_configs(study: Study) -> dict[str, RunConfig]:
     return {records.run_id(cfg, plan): cfg for cfg in study.runs}
 
 
-def reusable(store: RunStore, configs: dict) -> list[str]:
-    """The runs a sweep reuses: those finished in the store by this code (their run_id's file)."""
-    return [i for i in configs if store.finished(i)]
+def reusable(store: RunStore, configs: dict[str, RunConfig], plan: EvaluationPlan) -> dict[str, str]:
+    """The runs a sweep reuses, each with the id it is stored under: those finished in the store by
+    this code, or by older code recorded as computing the same bits (records.stored_ids)."""
+    found = {}
+    for identifier, cfg in configs.items():
+        stored = next((i for i in records.stored_ids(cfg, plan) if store.finished(i)), None)
+        if stored:
+            found[identifier] = stored
+    return found
 
 
 def edited_tree_warning(directory: Path, dirty: bool) -> str:
@@ -188,7 +190,7 @@ def run_study(study: Study, results_dir: Path, executor=None, force: bool = Fals
     here = records.provenance({})  # the sweep's own: its tree, and a skipped run's provenance
     with store.lock():
         set_aside: list[str] = []
-        finished = {} if force else load_runs(store, {i: i for i in reusable(store, configs)}, set_aside)
+        finished = {} if force else load_runs(store, reusable(store, configs, plan), set_aside)
         pending = [i for i in configs if i not in finished]
         # Runs computed by other code stay in the tables (marked) until their rerun replaces them.
         outdated = {} if force else load_runs(store, {i: store.outdated(i)[0] for i in pending if store.outdated(i)},
@@ -202,8 +204,7 @@ def run_study(study: Study, results_dir: Path, executor=None, force: bool = Fals
                            "this code: reusing them (--force runs them again)")
         if outdated:
             progress.print(f"{len(outdated)} stored run{'s were' if len(outdated) > 1 else ' was'} computed by "
-                           f"other code (the numeric code's fingerprint is now {records.code_fingerprint()}): "
-                           "running again")
+                           "other code (the fingerprint of the numeric code they execute has changed): running again")
         progress.print(f"{len(pending)} run{'' if len(pending) == 1 else 's'} to go on {executor.describe()}")
         warning = edited_tree_warning(store.directory, here["git_dirty"]) if pending else ""
         if warning:

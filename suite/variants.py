@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .algorithms import ALGORITHMS
+from .algorithms.algorithm import OPTIONAL_FIELDS
+
 #: The fields that make a variant, in the order a label names them.
 LABEL_ORDER = ("algorithm", "dataset", "sizes", "T_neg", "T_pos", "lam", "kappa", "init", "symmetric",
                "random_sign", "initializer_loss", "initializer_target", "bp_loss", "beta", "eps", "lrs", "epochs",
                "batch_size", "train_size", "eval_size", "backend", "dtype", "device", "data_dir")
 NOT_VARIANT = ("seed", "eval_modes")  # what varies across a variant's runs; what follows from T_neg
-#: Fields an algorithm never reads: its labels leave them out (no "BP T_neg=20", no "EP lam=0").
-_ENERGY = {"T_neg", "T_pos", "beta", "eps", "kappa", "init", "symmetric", "random_sign"}
-_INITIALIZER = {"lam", "initializer_loss", "initializer_target"}
-UNUSED = {"ep": _INITIALIZER | {"bp_loss"}, "iep": {"bp_loss"}, "bp": _ENERGY | _INITIALIZER,
-          "bptt": _ENERGY - {"T_neg", "eps", "kappa"} | _INITIALIZER | {"bp_loss"}}
 OUTCOME_COLUMNS = ("variant", "mode", "seeds", "trained", "median %", "min %", "max %", "mean % (trained)",
                    "std % (trained)")
 COLLAPSE_ERROR = 0.5  # a final error at or above this is a seed that did not train (chance is 0.9)
@@ -28,6 +26,11 @@ COLLAPSE_ERROR = 0.5  # a final error at or above this is a seed that did not tr
 
 class VariantCollision(AssertionError):
     """Two rows claim the same variant, mode and seed: an error in the code, never averaged away."""
+
+
+def unused(algorithm: str, field: str) -> bool:
+    """Whether the algorithm never reads the field: its labels leave it out (no "BP T_neg=20", no "EP lam=0")."""
+    return field in OPTIONAL_FIELDS and field not in ALGORITHMS[algorithm].reads
 
 
 def label_fields(runs: pd.DataFrame, exclude=(), given=()) -> list[str]:
@@ -65,7 +68,7 @@ def with_variants(rows: pd.DataFrame, exclude=(), given=()) -> pd.DataFrame:
     def label(run, named):
         return " ".join(field_label(name, run[name]) for name in named)
 
-    labels = {run_id: label(run, [n for n in fields if n not in UNUSED.get(run["algorithm"], ())])
+    labels = {run_id: label(run, [n for n in fields if not unused(run["algorithm"], n)])
               for run_id, run in runs.iterrows()}
     # Runs that differ only in fields their algorithm ignores (the same training twice) keep those fields.
     full = {run_id: label(run, fields) for run_id, run in runs.iterrows()}

@@ -18,10 +18,11 @@ import numpy as np
 
 import backends
 
+from .algorithms import ALGORITHMS
 from .algorithms.energy import relax, zero_state
-from .algorithms.ep import EPHyper
 from .algorithms.inference import Model, parse_mode
-from .engine import Engine, TrainState, glorot_layers, train_chunk, train_step
+from .config import RunConfig
+from .engine import Engine, TrainState, glorot_layers, hyper, static_options, train_chunk, train_step
 
 #: The benchmark nets by depth (hidden layers): the paper's 784-500-10 and 784-500-500-500-10 (docs/method.md §9).
 NETS = {1: (784, 500, 10), 3: (784, 500, 500, 500, 10)}
@@ -48,19 +49,20 @@ class Workload:
         self.engine = Engine(make_backend(backend))
         self.backend = bk = self.engine.backend
         self.sizes, self.batch, self.algorithm = tuple(sizes), batch, algorithm
-        self.lam = lam if algorithm == "iep" else 0.0
+        # the run this workload times a piece of (its backend is the engine's, given apart)
+        self.cfg = RunConfig(algorithm=algorithm, backend=bk.name, sizes=self.sizes, T_neg=T_neg, T_pos=T_pos, eps=0.5, beta=0.5,
+                             lrs=(0.01,) * (len(sizes) - 1), lam=lam if "lam" in ALGORITHMS[algorithm].reads else 0.0)
+        self.lam = self.cfg.lam
         rng = np.random.default_rng(seed)
         n = batch * _BATCHES
         self.X = bk.asarray(rng.random((n, sizes[0])))
         self.Y = bk.asarray(np.eye(sizes[-1])[rng.integers(0, sizes[-1], n)])
         self.x_eval = bk.asarray(rng.random((eval_batch, sizes[0])))
-        # IEP's model has both nets, so every inference mode can run on it.
-        model = Model(glorot_layers(rng, sizes) if algorithm != "bp" else None,
-                      glorot_layers(rng, sizes) if algorithm != "ep" else None)
-        self.state = bk.asarray(TrainState(model, None))
-        self.hp = EPHyper(0.5, 0.5, T_neg, T_pos, (0.01,) * (len(sizes) - 1))
+        nets = {name: glorot_layers(rng, sizes) for name in ALGORITHMS[algorithm].nets}
+        self.state = bk.asarray(TrainState(Model(nets.get("energy"), nets.get("feedforward")), None))
+        self.hp = hyper(self.cfg)
         self._batches = [bk.index_array(np.arange(i * batch, (i + 1) * batch)) for i in range(_BATCHES)]
-        static = dict(algorithm=algorithm, init="zeros", symmetric=False, global_loss=False, bp_loss="squared")
+        static = static_options(self.cfg)
         self._step = self.engine.compiled(train_step, donate_argnums=(0,), **static)
         self._chunk = self.engine.compiled(train_chunk, donate_argnums=(0,), **static)
         self._chunk_idx = bk.index_array(np.arange(CHUNK * batch).reshape(CHUNK, batch) % n)

@@ -57,6 +57,25 @@ def engines():
     return get
 
 
+def central_differences(params, objective, h: float = 1e-6):
+    """d objective / d theta of Layers params (weights, then biases, each flattened), by central
+    differences of step h."""
+    from suite.algorithms.energy import Layers
+    found = []
+    for group in range(2):
+        for layer, array in enumerate(params[group]):
+            for index in np.ndindex(array.shape):
+                values = []
+                for sign in (1, -1):
+                    moved = [list(params.weights), list(params.biases)]
+                    changed = array.copy()
+                    changed[index] += sign * h
+                    moved[group][layer] = changed
+                    values.append(objective(Layers(*map(tuple, moved))))
+                found.append((values[0] - values[1]) / (2 * h))
+    return np.array(found)
+
+
 def child_processes(parent: int) -> dict[int, str]:
     """Live (not zombie) children of a process: pid -> command line, read from /proc."""
     children = {}

@@ -5,7 +5,7 @@ import pytest
 
 from conftest import AVAILABLE
 from suite import data
-from suite.algorithms import bptt
+from suite.algorithms import exact
 from suite.config import ConfigError, RunConfig
 from suite.engine import Engine, glorot_layers, one_hot
 from suite.run import train_and_evaluate
@@ -36,7 +36,7 @@ def flat(layers):
 
 def bptt_gradient(backend, params, x, y, steps):
     engine = Engine(backend, "float64")
-    return flat(engine._numpy_call(engine.compiled(bptt.gradients, steps=steps, eps=EPS), params, x, y))
+    return flat(engine._numpy_call(engine.compiled(exact.gradients, steps=steps, eps=EPS), params, x, y))
 
 
 @pytest.mark.parametrize("backend", AUTODIFF)
@@ -73,12 +73,12 @@ def test_ep_at_small_symmetric_beta_aligns_with_bptt_on_a_converged_net(backend)
 
 
 def test_bptt_needs_autodiff_and_says_so():
-    with pytest.raises(ConfigError, match="backend: 'numpy' is not allowed; bptt differentiates through the "
-                                          "relaxation and needs autodiff: use torch or jax"):
+    with pytest.raises(ConfigError, match="backend: 'numpy' is not allowed; bptt differentiates through its "
+                                          "computation and needs autodiff: use torch or jax"):
         RunConfig(algorithm="bptt", backend="numpy")
     params, x, y = problem()
-    with pytest.raises(bptt.NeedsAutodiff, match="numpy backend does not have"):
-        bptt.gradients(Engine("numpy").backend, params, x, y, 3, EPS)
+    with pytest.raises(exact.NeedsAutodiff, match="numpy backend does not have"):
+        exact.gradients(Engine("numpy").backend, params, x, y, 3, EPS)
 
 
 @pytest.mark.parametrize("backend", AUTODIFF)

@@ -13,13 +13,13 @@ from suite.run import check_fits
 
 BAD = [
     (dict(backend="tensorflow"), "backend: 'tensorflow' is not allowed; choose one of numpy, torch, jax"),
-    (dict(algorithm="hebb"), "algorithm: 'hebb' is not allowed; choose one of ep, iep, bp"),
+    (dict(algorithm="hebb"), "algorithm: 'hebb' is not allowed; choose one of bp, bptt, contrastive, coupled, ep, iep"),
     (dict(dataset="cifar"), "dataset: 'cifar' is not allowed; choose one of mnist, fashion-mnist, synthetic"),
     (dict(T_neg=-1), "T_neg: -1 is not allowed; must be a whole number >= 0"),
     (dict(T_pos=2.5), "T_pos: 2.5 is not allowed; must be a whole number >= 0"),
     (dict(beta=0.0), "beta: 0.0 is not allowed; must be a finite number > 0"),
     (dict(algorithm="iep", lam=-0.1), "lam: -0.1 is not allowed; must be a finite number >= 0"),
-    (dict(lam=0.5), "lam: 0.5 is not allowed; the pull term needs an initializer"),
+    (dict(lam=0.5), "lam: 0.5 is not allowed; algorithm 'ep' does not read it: use it with 'iep' only"),
     (dict(lrs=(0.1,)), "lrs: (0.1,) is not allowed; need one learning rate per layer of weights: 2"),
     (dict(sizes=(784, 10)), "sizes: (784, 10) is not allowed; need at least [inputs, hidden, outputs]"),
     (dict(init="forward"), "init: 'forward' is not allowed; choose one of zeros, persistent"),
@@ -35,12 +35,12 @@ BAD = [
     (dict(kappa=float("inf")), "kappa: inf is not allowed; must be a finite number >= 0"),
     (dict(lrs=(0.1, float("inf"))), "lrs: (0.1, inf) is not allowed; every learning rate must be a finite number > 0"),
     (dict(beta=float("nan")), "beta: nan is not allowed; must be a finite number > 0"),
-    (dict(algorithm="bp", kappa=0.5), "kappa: 0.5 is not allowed; bp has no energy"),
+    (dict(algorithm="bp", kappa=0.5), "kappa: 0.5 is not allowed; algorithm 'bp' does not read it"),
     (dict(algorithm="iep", initializer_target="plus"), "initializer_target: 'plus' is not allowed; choose one of "
      "free, nudged"),
-    (dict(initializer_target="nudged"), "initializer_target: 'nudged' is not allowed; only IEP has an initializer"),
-    (dict(initializer_loss="global"), "initializer_loss: 'global' is not allowed; only IEP has an initializer"),
-    (dict(algorithm="iep", bp_loss="cross_entropy"), "bp_loss: 'cross_entropy' is not allowed; only bp trains by a loss"),
+    (dict(initializer_target="nudged"), "initializer_target: 'nudged' is not allowed; algorithm 'ep' does not read it: use it with 'iep' only"),
+    (dict(initializer_loss="global"), "initializer_loss: 'global' is not allowed; algorithm 'ep' does not read it: use it with 'iep' only"),
+    (dict(algorithm="iep", bp_loss="cross_entropy"), "bp_loss: 'cross_entropy' is not allowed; algorithm 'iep' does not read it: use it with 'bp' only"),
 ]
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from conftest import Problem
+from conftest import Problem, central_differences
 from suite.algorithms.energy import Pull, constants, energy, state_gradient
 from suite.engine import glorot_layers
 
@@ -57,19 +57,7 @@ def test_symmetric_ep_matches_the_exact_gradient(engines):
     step = engine.ep_update(zero, x, s_plus, s_minus, 2 * beta, ones)  # eta = 1, from theta = 0
     ep_direction = np.concatenate([np.ravel(a) for group in step for a in group])
 
-    exact, h = [], 1e-6
-    for group in range(2):
-        for layer, array in enumerate(params[group]):
-            for index in np.ndindex(array.shape):
-                costs = []
-                for sign in (1, -1):
-                    shifted = [list(params.weights), list(params.biases)]
-                    moved = array.copy()
-                    moved[index] += sign * h
-                    shifted[group][layer] = moved
-                    costs.append(_fixed_point_cost(engine, type(params)(*map(tuple, shifted)), x, y)[0])
-                exact.append(-(costs[0] - costs[1]) / (2 * h))
-    exact = np.array(exact)
+    exact = -central_differences(params, lambda shifted: _fixed_point_cost(engine, shifted, x, y)[0])
     assert np.linalg.norm(exact) > 1e-3  # a gradient that could disagree
     cosine = ep_direction @ exact / (np.linalg.norm(ep_direction) * np.linalg.norm(exact))
     assert cosine >= 0.999, cosine

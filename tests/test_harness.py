@@ -82,7 +82,7 @@ def test_row_schema(smoke_results):
     assert (rows.loc[rows["epoch"] > 0, "train_seconds"] > 0).all()
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     assert len(head) == 40 and set(rows.loc[rows["split"] != "", "git_commit"]) == {head}
-    assert set(rows["code_fingerprint"]) == {records.code_fingerprint()}
+    assert set(rows["code_fingerprint"]) == {records.code_fingerprint(a, "numpy") for a in rows["algorithm"].unique()}
 
 
 def test_residuals_shrink(smoke_results):
@@ -237,7 +237,7 @@ BAD_STUDIES = [
     ("name = 'x'\n[[runs]]\nrandom_sign = 'yes'", "runs[0]: random_sign: 'yes' is not allowed; must be true or false"),
     ("name = 'x'\n[[runs]]\nsizes = [784, 10]\nlrs = [0.1]", "runs[0]: sizes: (784, 10) is not allowed; need at "
      "least [inputs, hidden, outputs]"),
-    ("name = 'x'\n[[runs]]\nalgorithm = 'ep2'", "runs[0]: algorithm: 'ep2' is not allowed; choose one of ep, iep, bp"),
+    ("name = 'x'\n[[runs]]\nalgorithm = 'ep2'", "runs[0]: algorithm: 'ep2' is not allowed; choose one of bp, bptt, contrastive, coupled, ep, iep"),
     ("name = 'x'\n[[runs]]\ndataset = 'cifar'", "runs[0]: dataset: 'cifar' is not allowed; choose one of mnist"),
     ("name = 'x'\n[[runs]]\nalgorithm = 'ep'\neval_modes = ['relax@x']", "inference mode: 'relax@x' is not allowed"),
     ("name = 'x'\n[[runs]]\nalgorithm = 'ep'\neval_modes = ['ff']", "eval_modes: 'ff' is not allowed; algorithm "

@@ -12,7 +12,8 @@ from backends import tree_map
 from conftest import AVAILABLE, Problem
 from suite.algorithms.ep import EPHyper
 from suite.algorithms.inference import Model
-from suite.engine import Engine, TrainState, glorot_layers, train_chunk, train_step
+from suite.config import RunConfig
+from suite.engine import Engine, TrainState, glorot_layers, static_options, train_chunk, train_step
 from suite.run import chunk_length
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +36,7 @@ def test_a_chunk_equals_its_minibatches_one_by_one(name, algorithm):
     X, Y = rng.random((30, sizes[0])), np.eye(sizes[-1])[rng.integers(0, sizes[-1], 30)]
     idx, signs = rng.permutation(30)[:k * batch].reshape(k, batch), rng.choice((-1.0, 1.0), k)
     hp, lam = EPHyper(0.5, 0.4, 7, 3, (0.1, 0.05, 0.02)), 0.3 if algorithm == "iep" else 0.0
-    static = dict(algorithm=algorithm, init="zeros", symmetric=False, global_loss=False, bp_loss="squared")
+    static = static_options(RunConfig(algorithm=algorithm, sizes=sizes, lrs=hp.lrs))
     step, chunk = engine.compiled(train_step, **static), engine.compiled(train_chunk, **static)
     X, Y = bk.asarray(X), bk.asarray(Y)
     one_by_one = bk.asarray(TrainState(model, None))
@@ -62,8 +63,7 @@ def test_the_autograd_yardstick_is_ep(sign):
                            dtype=torch.float64)
     reference.train_step(torch.tensor(p.x), torch.tensor(p.y), sign)
     engine = Engine("numpy", "float64")
-    step = engine.compiled(train_step, algorithm="ep", init="zeros", symmetric=False, global_loss=False,
-                           bp_loss="squared")
+    step = engine.compiled(train_step, **static_options(RunConfig()))
     state = step(TrainState(Model(p.params, None), None), p.x, p.y, np.arange(len(p.x)), sign, hp, 0.0)
     got = [t.detach().numpy() for t in reference.weights + reference.biases]
     np.testing.assert_allclose(flat(got), flat(state.model.energy), rtol=0, atol=1e-12)

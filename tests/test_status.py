@@ -28,7 +28,7 @@ def store(results: Path, text: str, commit: str = "0" * 40, dirty=lambda run: No
     tables = []
     for i, cfg in run_configs(chosen).items():
         rows = pd.DataFrame([{"run_id": i, **config_columns(cfg), "epoch": epoch, "split": "test", "mode": "ff",
-                              "error": 0.1, "status": "ok", "note": "", "code_fingerprint": records.code_fingerprint(),
+                              "error": 0.1, "status": "ok", "note": "", "code_fingerprint": records.run_fingerprint(cfg),
                               "git_commit": commit, "git_dirty": dirty(cfg) is not None and epoch >= dirty(cfg)}
                              for epoch in (0, 1, 2)])
         RunStore(directory).save_run(i, rows, pd.DataFrame(), pd.DataFrame())
@@ -47,14 +47,15 @@ def test_a_swept_study_is_reused_whole_and_its_runs_counted(tmp_path, capsys):
     sweep_here(ONE_RUN.replace("seed = [0]", "seed = [0, 1]"), tmp_path)
     out = status(capsys, "--results", str(tmp_path), "tiny")
     assert f"{tmp_path / 'tiny'}: 2 stored runs" in out
-    assert f"code fingerprints: {records.code_fingerprint()} (2 runs)" in out
+    today = records.code_fingerprint("bp", "numpy")
+    assert f"code fingerprints: {today} (2 runs); today's code: {today} (bp numpy)" in " ".join(out.split())
     assert out.rstrip().endswith("today's code would reuse 2 of 2 runs, recompute 0")
 
 
 def test_runs_of_other_code_and_new_runs_are_recomputed(tmp_path, capsys):
     directory = store(tmp_path, TINY)
     first = sorted(directory.glob("runs/*.rows.parquet"))[0]
-    first.rename(first.with_name(first.name.replace(records.code_fingerprint(), "0123456789")))
+    first.rename(first.with_name(first.name.rsplit("-", 1)[0] + "-0123456789.rows.parquet"))
     (directory / "study.toml").write_text(TINY.replace("seed = [0, 1, 2]", "seed = [0, 1, 2, 3]"))
     out = status(capsys, "--results", str(tmp_path))
     assert "to recompute: 1 stored by other numeric code; 3 with no stored run under today's configuration key" in out
@@ -166,3 +167,24 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, args, message):
     assert captured.err.startswith(f"error: {message.format(results=tmp_path)}") and captured.err.count("\n") == 1
     assert not captured.out
     assert snapshot(tmp_path) == before
+
+
+def test_runs_of_code_recorded_as_the_same_bits_are_today_s(tmp_path, capsys, monkeypatch):
+    """A stored run of an older fingerprint counts as today's where results/equivalent_code.toml says
+    that code computes the same bits for its algorithm and backend, and only there."""
+    directory = store(tmp_path, TINY)
+    for path in directory.glob("runs/*.rows.parquet"):
+        path.rename(path.with_name(path.name.rsplit("-", 1)[0] + "-0123456789.rows.parquet"))
+    record = tmp_path / "equivalent_code.toml"
+    monkeypatch.setattr(records, "EQUIVALENT_CODE", record)
+    pairs = {f"{a} numpy": records.code_fingerprint(a, "numpy") for a in ("ep", "iep")}  # not bp
+    record.write_text('[[equivalent]]\nold = "0123456789"\nnew = {' +
+                      ", ".join(f'"{k}" = "{v}"' for k, v in pairs.items()) + "}\n")
+    out = " ".join(status(capsys, "--results", str(tmp_path)).split())
+    assert "0123456789 recorded as the same bits for ep numpy, iep numpy" in out
+    assert out.endswith("today's code would reuse 6 of 9 runs, recompute 3")
+    record.write_text('[[equivalent]]\nold = "0123456789"\nnew = {"ep numpy" = "not today\'s"}\n')
+    assert " ".join(status(capsys, "--results", str(tmp_path)).split()).endswith("reuse 0 of 9 runs, recompute 9")
+    record.write_text("[[equivalent]]\nold = 5\n")
+    assert main(["status", "--results", str(tmp_path)]) == 2
+    assert "equivalent[0] needs old" in capsys.readouterr().err

@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import backends
 import pandas as pd
 import pytest
 
@@ -308,19 +309,40 @@ def copy_of_the_code(tmp_path) -> Path:
     return copy
 
 
-def test_the_code_fingerprint_follows_the_numeric_code(tmp_path):
-    copy = copy_of_the_code(tmp_path)
-    before = records.code_fingerprint.__wrapped__(copy)
-    assert before == records.code_fingerprint()  # the same code, the same fingerprint
-    with open(copy / "suite" / "plots.py", "a") as handle:  # figures compute no numbers
+def fingerprints_of(root) -> dict[tuple[str, str], str]:
+    from suite.algorithms import ALGORITHMS
+    return {(a, b): records.code_fingerprint.__wrapped__(a, b, root) for a in ALGORITHMS for b in backends.NAMES}
+
+
+def append_comment(path: Path) -> None:
+    with open(path, "a") as handle:
         handle.write("\n# a comment\n")
-    assert records.code_fingerprint.__wrapped__(copy) == before
-    for name in ("suite/algorithms/ep.py", "backends/torch_backend.py", "suite/run.py"):
-        with open(copy / name, "a") as handle:
-            handle.write("\n# a comment\n")
-        changed = records.code_fingerprint.__wrapped__(copy)
-        assert changed != before, name
-        before = changed
+
+
+def test_the_code_fingerprint_covers_the_code_a_run_executes(tmp_path):
+    """A run's fingerprint changes with the shared numeric core, its algorithm's module (and what it
+    imports) and its backend's module, and with nothing else: not with the figures, another
+    backend, an algorithm it never runs, or a new algorithm module."""
+    copy = copy_of_the_code(tmp_path)
+    before = fingerprints_of(copy)
+    assert before == {pair: records.code_fingerprint(*pair) for pair in before}  # the same code, the same fingerprint
+    assert len(set(before.values())) == len(before)
+    append_comment(copy / "suite" / "plots.py")  # figures compute no numbers
+    shutil.copy(copy / "suite" / "algorithms" / "contrastive.py", copy / "suite" / "algorithms" / "another.py")
+    assert fingerprints_of(copy) == before
+    append_comment(copy / "backends" / "torch_backend.py")
+    after = fingerprints_of(copy)
+    assert {pair for pair in before if after[pair] != before[pair]} == {pair for pair in before if pair[1] == "torch"}
+    append_comment(copy / "suite" / "algorithms" / "iep.py")
+    before, after = after, fingerprints_of(copy)
+    assert {pair for pair in before if after[pair] != before[pair]} == {pair for pair in before if pair[0] == "iep"}
+    append_comment(copy / "suite" / "algorithms" / "ep.py")  # what bptt, iep and the clamping algorithms import
+    before, after = after, fingerprints_of(copy)
+    assert {pair[0] for pair in before if after[pair] != before[pair]} == {"ep", "iep", "bptt", "coupled", "contrastive"}
+    for shared in ("suite/algorithms/energy.py", "suite/run.py", "backends/base.py"):
+        append_comment(copy / shared)
+        before, after = after, fingerprints_of(copy)
+        assert all(after[pair] != before[pair] for pair in before), shared
 
 
 def test_a_code_change_reruns_the_stored_runs(tmp_path):
@@ -337,14 +359,14 @@ def test_a_code_change_reruns_the_stored_runs(tmp_path):
 
     assert sweep().returncode == 0
     old = set(records.load_table(results / "tiny")["code_fingerprint"])
-    with open(copy / "suite" / "algorithms" / "ep.py", "a") as handle:
+    with open(copy / "suite" / "algorithms" / "energy.py", "a") as handle:  # shared by every algorithm
         handle.write("\n# a change to the numeric code\n")
     interrupted = sweep(wait=False)
     deadline = time.monotonic() + 120
     new = old
     while time.monotonic() < deadline:
         fingerprints = set(records.load_table(results / "tiny")["code_fingerprint"])
-        if len(fingerprints) == 2:
+        if fingerprints - old:
             new = fingerprints - old
             break
         time.sleep(0.01)
@@ -358,7 +380,7 @@ def test_a_code_change_reruns_the_stored_runs(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "stored runs were computed by other code" in done.stdout or "stored run was computed" in done.stdout
     rows = records.load_table(results / "tiny")
-    assert rows["code_fingerprint"].nunique() == 1 and rows["run_id"].nunique() == 9
+    assert not rows["code_fingerprint"].isin(old).any() and rows["run_id"].nunique() == 9
     assert "Mixed code" not in (results / "tiny" / "summary.md").read_text()
     assert len(list((results / "tiny" / "runs").glob("*.rows.parquet"))) == 9  # the old ones replaced
 
@@ -433,7 +455,7 @@ def test_a_skipped_run_carries_the_provenance_of_its_sweep(tmp_path):
                InThisProcess(missing="torch"))
     skipped = records.load_table(tmp_path / "tiny").query("status == 'skipped'")
     assert list(skipped["backend"]) == ["torch"]
-    here = records.provenance({})
+    here = records.provenance({}, RunConfig(algorithm="bp", backend="torch"))  # its own code fingerprint
     for name in records.PROVENANCE_COLUMNS:
         assert skipped[name].item() == here[name] or name == "date", name
 
@@ -450,14 +472,14 @@ def test_a_run_that_stops_before_measuring_takes_the_sweep_provenance():
     from suite.sweep import tidy
     here = {**records.provenance({}), "cpu": "the sweep's"}
     rows, _, _ = tidy(RunResult([], [], "diverged", 0, "NaN or inf"), RunConfig(), "run-id", here)
-    assert rows["cpu"].item() == "the sweep's" and rows["code_fingerprint"].item() == records.code_fingerprint()
+    assert rows["cpu"].item() == "the sweep's" and rows["code_fingerprint"].item() == records.run_fingerprint(RunConfig())
 
 
 def test_a_sweep_from_an_edited_tree_into_a_clean_study_warns_once_and_goes_on(tmp_path, monkeypatch):
     real = records.provenance
 
     def tree(dirty: bool):  # the sweep's and its runs' git_dirty
-        monkeypatch.setattr(records, "provenance", lambda describe: {**real(describe), "git_dirty": dirty})
+        monkeypatch.setattr(records, "provenance", lambda *args: {**real(*args), "git_dirty": dirty})
 
     def seeds(*values):
         return ONE_RUN.replace("seed = [0]", f"seed = {list(values)}")

@@ -1,8 +1,10 @@
 """docs/method.md §4: the backprop baseline, a feedforward net trained end to end on the cost C."""
 from __future__ import annotations
 
+from .algorithm import Algorithm, TrainState, backprop
 from .energy import Layers
 from .feedforward import backward, forward, sgd
+from .inference import Model
 
 LOSSES = ("squared", "cross_entropy")
 
@@ -36,3 +38,14 @@ def gradients(backend, params: Layers, x, y, kind: str = "squared") -> Layers:
 
 def train_step(backend, params: Layers, x, y, lrs, kind: str = "squared") -> Layers:
     return sgd(params, gradients(backend, params, x, y, kind), lrs)
+
+
+def step(backend, state: TrainState, x, y, idx, sign, hp, lam, *, kind: str) -> TrainState:
+    return TrainState(Model(None, train_step(backend, state.model.feedforward, x, y, hp.lrs, kind)), None)
+
+
+ALGORITHM = Algorithm(
+    name="bp", summary="a feedforward net by backprop", nets=("feedforward",), inits=("none",),
+    mode_kinds=("ff",), primary_kinds=("ff",), own_kind="ff", reads=frozenset({"bp_loss"}), step=step,
+    multiply_adds=lambda products, cfg: backprop(products), static=lambda cfg: {"kind": cfg.bp_loss},
+    colour="tab:green")

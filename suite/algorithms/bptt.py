@@ -1,40 +1,29 @@
-"""docs/method.md §4: backprop through the relaxation (BPTT): the exact gradient of the cost C of the
-state after T_neg free steps from zeros, through every step, by the backend's own autodiff. It is the
-gradient EP's update approximates (Ernoult et al. 2019): a baseline, and an oracle for EP's update.
-"""
+"""docs/method.md §4: backprop through the relaxation (BPTT), a baseline: SGD on the exact gradient
+of the cost C of the state after T_neg free steps from zeros (suite.algorithms.exact)."""
 from __future__ import annotations
 
-from .energy import Layers, constants, rho, state_gradient, zero_state
+from . import ep, exact
+from .algorithm import Algorithm, TrainState, relaxation
+from .energy import Layers
 from .feedforward import sgd
-
-
-class NeedsAutodiff(ValueError):
-    """The backend has no autodiff (NumPy): BPTT cannot run there."""
-
-
-def unrolled(backend, params: Layers, x, steps: int, eps, kappa=1.0):
-    """`steps` free steps from zeros in the general form (no fused in-place step, which autodiff
-    cannot follow); `steps` is a Python int, so jax's loop has a static length and differentiates."""
-    const = constants(params, x)
-    sizes = [x.shape[1]] + [b.shape[0] for b in params.biases]
-
-    def step(_, s):
-        return tuple(rho(sl - eps * g) for sl, g in zip(s, state_gradient(params, const, s, kappa=kappa)))
-    return backend.fori_loop(steps, step, zero_state(backend, sizes, x.shape[0]))
-
-
-def cost(backend, params: Layers, x, y, steps: int, eps, kappa=1.0):
-    """Batch mean of C = ||s_L - y||^2 (docs/method.md §1, no 1/2) after `steps` free steps."""
-    return backend.xp.sum((unrolled(backend, params, x, steps, eps, kappa)[-1] - y) ** 2) / x.shape[0]
-
-
-def gradients(backend, params: Layers, x, y, steps: int, eps, kappa=1.0) -> Layers:
-    """dC/dtheta through the `steps` free steps."""
-    if backend.grad is None:
-        raise NeedsAutodiff(f"bptt needs autodiff, which the {backend.name} backend does not have: use torch or jax")
-    return backend.grad(lambda p: cost(backend, p, x, y, steps, eps, kappa))(params)
+from .inference import Model
 
 
 def train_step(backend, params: Layers, x, y, steps: int, eps, lrs, kappa=1.0) -> Layers:
     """One SGD step on C with the per-layer learning rates."""
-    return sgd(params, gradients(backend, params, x, y, steps, eps, kappa), lrs)
+    return sgd(params, exact.gradients(backend, params, x, y, steps, eps, kappa), lrs)
+
+
+def step(backend, state: TrainState, x, y, idx, sign, hp, lam, *, steps: int) -> TrainState:
+    return TrainState(Model(train_step(backend, state.model.energy, x, y, steps, hp.eps, hp.lrs, hp.kappa), None),
+                      None)
+
+
+ALGORITHM = Algorithm(
+    name="bptt", summary="the energy net by backprop through its T_neg free steps", nets=("energy",),
+    inits=("zeros",), mode_kinds=("relax",), primary_kinds=("relax",), own_kind="relax",
+    reads=frozenset({"T_neg", "eps", "kappa"}), step=step,
+    # the free phase forward, then twice back
+    multiply_adds=lambda products, cfg: 3 * relaxation(products, cfg.T_neg),
+    static=lambda cfg: {"steps": cfg.T_neg},  # jax differentiates only loops of static length
+    probe=ep.probe, needs_autodiff=True, colour="tab:purple")

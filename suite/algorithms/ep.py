@@ -1,19 +1,10 @@
 """docs/method.md §2: Equilibrium Propagation's free phase, nudged phase(s) and local update."""
 from __future__ import annotations
 
-from typing import Any, NamedTuple
-
-from .energy import Layers, Pull, constants, relax, rho
-
-
-class EPHyper(NamedTuple):
-    """Traced hyper-parameters: changing any of them never recompiles (JAX)."""
-    eps: Any
-    beta: Any
-    T_neg: Any
-    T_pos: Any
-    lrs: tuple
-    kappa: Any = 1.0  # the weight of the energy's 1/2 ||s_l||^2 terms
+from . import diagnostics
+from .algorithm import ENERGY_FIELDS, Algorithm, EPHyper, TrainState, contrastive_update, relaxation
+from .energy import Layers, Pull, constants, relax, rho, zero_state
+from .inference import Model
 
 
 def ep_update(backend, params: Layers, x, s_pos, s_neg, beta, lrs) -> Layers:
@@ -57,3 +48,54 @@ def train_step(backend, params: Layers, x, y, s_init, sign, hp: EPHyper, symmetr
     state (with +beta when symmetric, else with the minibatch's signed beta)."""
     s_neg, s_a, s_b, beta = phases(backend, params, x, y, s_init, sign, hp, symmetric, pull, start_in_range)
     return ep_update(backend, params, x, s_a, s_b, beta, hp.lrs), s_neg, s_a
+
+
+def directions(backend, params: Layers, x, y, s_neg, s_plus, s_minus, beta) -> dict:
+    """EP's update per unit learning rate (an estimate of -dC/dtheta) from each nudging: +beta and
+    -beta against the free state, and symmetric. ep_update adds to the parameters it is given (in
+    place on torch): here, fresh zeros, so what it returns is the update itself."""
+    ones = (1.0,) * len(params.weights)
+    pairs = {"+beta": (s_plus, s_neg, beta), "-beta": (s_minus, s_neg, -beta), "symmetric": (s_plus, s_minus, 2 * beta)}
+    return {name: ep_update(backend, diagnostics.zeros_like(backend, params), x, a, b, signed, ones)
+            for name, (a, b, signed) in pairs.items()}
+
+
+def probe(backend, model: Model, x, y, hp: EPHyper, lam, *, steps: int) -> dict:
+    """The free state's saturation and, where the backend has autodiff, the cosine of EP's update
+    from each nudging with the exact gradient through `steps` free steps from zeros."""
+    xp, energy = backend.xp, model.energy
+    sizes = [x.shape[1]] + [b.shape[0] for b in energy.biases]
+    s_neg, s_plus, s_minus, _ = phases(backend, energy, x, y, zero_state(backend, sizes, x.shape[0]), 1.0, hp, True)
+    found = diagnostics.saturation(xp, s_neg)
+    if backend.grad is not None:  # the oracle needs autodiff
+        descent = diagnostics.descent(backend, energy, x, y, steps, hp)
+        for name, update in directions(backend, energy, x, y, s_neg, s_plus, s_minus, hp.beta).items():
+            found[f"cosine EP {name} / BPTT"] = diagnostics.cosines(xp, update, descent)
+    return found
+
+
+def step(backend, state: TrainState, x, y, idx, sign, hp: EPHyper, lam, *, init: str, symmetric: bool) -> TrainState:
+    """A minibatch from zeros, or from each example's last free fixed point (init 'persistent')."""
+    energy = state.model.energy
+    if init == "persistent":
+        s_init = tuple(backend.take_rows(buf, idx) for buf in state.persistent)
+    else:
+        sizes = [x.shape[1]] + [b.shape[0] for b in energy.biases]
+        s_init = zero_state(backend, sizes, x.shape[0])
+    energy, s_neg, _ = train_step(backend, energy, x, y, s_init, sign, hp, symmetric)
+    persistent = state.persistent
+    if init == "persistent":
+        persistent = tuple(backend.set_rows(buf, idx, s) for buf, s in zip(persistent, s_neg))
+    return TrainState(Model(energy, None), persistent)
+
+
+def multiply_adds(products, cfg) -> int:
+    """The input drive, both phases' steps and the update."""
+    return relaxation(products, cfg.T_neg + cfg.T_pos * (2 if cfg.symmetric else 1)) + contrastive_update(products)
+
+
+ALGORITHM = Algorithm(
+    name="ep", summary="Equilibrium Propagation", nets=("energy",), inits=("zeros", "persistent"),
+    mode_kinds=("relax",), primary_kinds=("relax",), own_kind="relax", reads=ENERGY_FIELDS,
+    step=step, multiply_adds=multiply_adds, static=lambda cfg: {"init": cfg.init, "symmetric": cfg.symmetric},
+    probe=probe, cost_role="relaxation", colour="tab:blue")

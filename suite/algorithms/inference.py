@@ -38,12 +38,6 @@ def parse_mode(text: str) -> Mode:
     return Mode(match.group(1), int(match.group(2)))
 
 
-#: The mode kinds each algorithm's trained model answers with, in reporting order ...
-MODE_KINDS = {"ep": ("relax",), "iep": ("ff", "ff+relax", "relax"), "bp": ("ff",), "bptt": ("relax",)}
-#: ... and the ones it is trained for, its primary modes (evaluated at T = T_neg).
-PRIMARY_KINDS = {"ep": ("relax",), "iep": ("ff", "ff+relax"), "bp": ("ff",), "bptt": ("relax",)}
-
-
 def modes(kinds, budgets) -> tuple[str, ...]:
     """The mode names of these kinds at every budget T ('ff' once: it relaxes no steps)."""
     return tuple(dict.fromkeys(str(Mode(k, 0 if k == "ff" else t)) for k in kinds for t in budgets))
