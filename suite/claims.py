@@ -100,7 +100,7 @@ def _comparison_verdict(a: dict, b: dict, claim: Claim) -> str:
 
 
 def judge(claim: Claim, summary: pd.DataFrame, variants: pd.DataFrame) -> tuple[str, str]:
-    """(verdict, the numbers behind it) for one claim. summary: records.summary of the study;
+    """(verdict, the numbers behind it) for one claim. summary: report.summary of the study;
     variants: one row per variant with its configuration columns."""
     chosen = _select(variants, claim.where, claim)
     if claim.says in ("trains", "fails"):

@@ -5,7 +5,7 @@
     python -m suite plot [--results results] [STUDY ...]       figures from stored tables only
     python -m suite table [--results results] [STUDY ...]      the summary of stored tables
     python -m suite status [--results results] [STUDY ...]     what made them, what today's code would rerun
-    python -m suite equivalence OLD_FINGERPRINT                whether today's code gives the old runs' bits
+    python -m suite equivalence OLD_FINGERPRINT [...]          whether today's code gives the old runs' bits
     python -m suite train --algorithm iep --lam 0.1 --backend jax                  one configuration
 """
 from __future__ import annotations
@@ -20,10 +20,11 @@ from pathlib import Path
 from backends import BackendOptionError
 
 from .claims import ClaimError
-from .config import ConfigError, RunConfig, describe
+from .config import ConfigError, RunConfig, field_doc
 from .data import DataError
 from .executors import ExecutorError
-from .records import BadEquivalence, BadTable
+from .identity import BadEquivalence
+from .records import BadTable
 from .store import RunStore, StudyLocked
 
 
@@ -41,7 +42,7 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         default = field.default
         option = "--" + field.name.replace("_", "-")
         shown = " ".join(map(str, default)) if isinstance(default, tuple) else default
-        text = describe(field.name) + (f" (default: {shown})" if shown not in ("", None) else "")
+        text = field_doc(field.name) + (f" (default: {shown})" if shown not in ("", None) else "")
         if isinstance(default, bool):
             parser.add_argument(option, type=_parse_bool, metavar="true|false", help=text)
         elif isinstance(default, tuple):
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     same = commands.add_parser("equivalence", help="replay short forms of the stored runs of an older code "
                                "fingerprint in its commit and here; where every one agrees bit for bit, record that "
                                "the old runs are today's (suite/equivalence.py)")
-    same.add_argument("fingerprint", help="the old code fingerprint (suite status lists the stored ones)")
+    same.add_argument("fingerprints", nargs="+", help="old code fingerprints (suite status lists the stored ones)")
     same.add_argument("--results", default="results", type=Path)
     train = commands.add_parser("train", help="train and evaluate one configuration (docs/method.md)")
     _add_config_options(train)
@@ -166,11 +167,11 @@ def _run(args) -> int:
 
 def _print_answer(directory: Path, no_plots: bool) -> None:
     """What a sweep ends with: its answer, a sentence per depth, and where its figure is."""
-    from . import records
+    from . import records, report
     rows, settings = records.load_table(directory), _stored_study(directory)
-    answers = records.answer_lines(rows, settings.claims, settings.collapse_error)
+    answers = report.answer_lines(rows, settings.claims, settings.collapse_error)
     if answers:
-        figure = directory / "figures" / f"{records.answer_figure(rows, settings.claims, settings.collapse_error)}.png"
+        figure = directory / "figures" / f"{report.answer_figure(rows, settings.claims, settings.collapse_error)}.png"
         print(f"\nThe answer ({directory}/summary.md):\n" + "".join(f"  {a}\n" for a in answers)
               + ("" if no_plots else f"The figure: {figure}"))
 
@@ -178,13 +179,13 @@ def _print_answer(directory: Path, no_plots: bool) -> None:
 def _print_summary(directory: Path) -> None:
     """Rewrite summary.md / summary.csv from the stored tables and print them (a folder that cannot
     be written is still read)."""
-    from . import records
+    from . import records, report
     rows, residuals = records.load_table(directory), records.load_table(directory, "residuals")
     settings = _stored_study(directory)
-    table, text = records.summary_report(rows, residuals, settings.residual_tol, settings.collapse_error,
-                                         settings.claims, records.drawn_figures(directory))
+    table, text = report.summary_report(rows, residuals, settings.residual_tol, settings.collapse_error,
+                                         settings.claims, report.drawn_figures(directory))
     try:
-        records.save_summary(table, text, directory)
+        report.save_summary(table, text, directory)
     except OSError as err:
         print(f"note: {directory}: summary.md not rewritten ({err.strerror}); printed from the stored tables",
               file=sys.stderr)
@@ -211,15 +212,15 @@ def _plot(args) -> int:
 def _table(args) -> int:
     import pandas as pd
 
-    from . import records
+    from . import records, report
     verdicts = []
     for directory in _study_dirs(args.results, args.studies):
         _print_summary(directory)
         settings = _stored_study(directory)
         if settings.claims:
             rows = records.load_table(directory)
-            judged = records.judged_claims(rows, settings.claims, settings.collapse_error, settings.file_name)
-            verdicts.append(judged.assign(scale=records.scale_words(rows)))
+            judged = report.judged_claims(rows, settings.claims, settings.collapse_error, settings.file_name)
+            verdicts.append(judged.assign(scale=report.scale_words(rows)))
     if verdicts:
         text = ("# Claims across the stored studies\n\nEach claim as its study states it, its verdict (supported, "
                 "refuted, inconclusive when the seeds disagree) and the seed counts behind it, at each scale its "
@@ -266,14 +267,15 @@ def _train(args) -> int:
 
 
 def _equivalence(args) -> int:
-    from . import records
+    from . import identity
     from .equivalence import NotEquivalent, check
-    try:
-        evidence = check(args.fingerprint, args.results)
-    except NotEquivalent as err:
-        print(f"not equivalent: {err}", file=sys.stderr)
-        return 1
-    print(f"recorded in {records.EQUIVALENT_CODE}; the runs compared: {evidence}")
+    for fingerprint in args.fingerprints:
+        try:
+            evidence = check(fingerprint, args.results)
+        except NotEquivalent as err:
+            print(f"not equivalent: {err}", file=sys.stderr)
+            return 1
+        print(f"recorded in {identity.EQUIVALENT_CODE}; the runs compared: {evidence}")
     return 0
 
 

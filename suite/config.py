@@ -1,6 +1,6 @@
 """What one run is: a validated dataclass. Every bad value raises ConfigError naming the field.
 
-Each field carries one line of documentation (``describe(name)``): the command line's --help and
+Each field carries one line of documentation (``field_doc(name)``): the command line's --help and
 the docs read it from here.
 """
 from __future__ import annotations
@@ -97,7 +97,7 @@ class RunConfig:
         return len(self.sizes) - 2
 
 
-def describe(name: str) -> str:
+def field_doc(name: str) -> str:
     """The one-line documentation of a RunConfig field."""
     return RunConfig.__dataclass_fields__[name].metadata["doc"]
 

@@ -207,25 +207,6 @@ def chosen_words(chosen_on: str) -> str:
             f"chosen and reported on {REPORTING}: this study evaluated its ladder on {REPORTING} only")
 
 
-def describe(match: Match | None, saving: Saving | None = None) -> str:
-    """The match (and the largest saving) in words, for a figure."""
-    if match is None:
-        return ""
-    if match.ep is None:
-        text = (f"no EP seed trained; {match.iep.series}\nreaches {match.error:.1f}% {match.chosen_on} error "
-                f"(median) at {match.iep.mult_adds:,.0f} multiply-adds")
-    else:
-        text = (f"at {match.error:.1f}% {match.chosen_on} error (median, the best both reach):\n{match.ep.series}\n"
-                f"needs {bracket(match)} the multiply-adds of\n{match.iep.series}")
-    if match.chosen_on != REPORTING:
-        text += f"\n({REPORTING} error there: " + (f"EP {match.ep.reported:.1f}%, " if match.ep else "") + \
-            f"IEP {match.iep.reported:.1f}%)"
-    if saving is not None and saving.ep is not None and saving.ratio > match.ratio:
-        text += (f"\nlargest saving: to reach {saving.iep.error:.1f}%, as IEP's {saving.iep.series.split(': ')[-1]} "
-                 f"\ndoes at {saving.iep.mult_adds:,.0f}, EP needs {bracket(saving, ' that')}")
-    return text
-
-
 def count(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 

@@ -8,7 +8,7 @@ and for each committed study, algorithm, backend and depth among them, replays a
 its runs (the same configuration on a few hundred images for one epoch, with a short ladder and
 residual trace) in that commit's tree and in this one, one thread each. The two replays must agree
 bit for bit: every row's numbers, the residual trace and the whole trained state (its checkpoint).
-Only then is the old fingerprint recorded (records.EQUIVALENT_CODE) as equivalent to today's
+Only then is the old fingerprint recorded (identity.EQUIVALENT_CODE) as equivalent to today's
 fingerprint of each algorithm and backend replayed, with the list of runs compared beside it; a
 sweep and ``suite status`` then count those stored runs as today's. Any difference records nothing.
 """
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import records
+from . import identity, provenance, records
 from .config import RunConfig
 from .files import atomic_write
 from .store import RunStore
@@ -36,7 +36,7 @@ from .study import RUN_FIELDS
 SHORT = {"train_size": 400, "epochs": 1, "eval_size": 200}
 SHORT_PLAN = {"checkpoints": (), "ladder": (1, 4), "residual_steps": 8, "timing_repeats": 1}
 #: What a replay compares: everything in a row but what is measured in seconds or names the tree.
-IGNORED = set(records.TIMING_COLUMNS) | set(records.PROVENANCE_COLUMNS)
+IGNORED = set(records.TIMING_COLUMNS) | set(provenance.COLUMNS)
 
 #: Run in either tree: only what both codes have (RunConfig, EvaluationPlan, train_and_evaluate).
 DRIVER = """
@@ -83,7 +83,7 @@ def cases(runs: pd.DataFrame) -> list[dict]:
     for k, (_, run) in enumerate(chosen.iterrows()):
         config = {name: stored_value(run[name], name) for name in RUN_FIELDS if name in run and name != "eval_modes"}
         cfg = dataclasses.replace(RunConfig(**config), **SHORT)
-        study = RunStore(records.ROOT / "results" / run["study"]).study()
+        study = RunStore(identity.ROOT / "results" / run["study"]).study()
         plan = {"splits": tuple(study.ladder_splits), "diagnostics": study.diagnostics, **SHORT_PLAN} if study else \
             dict(SHORT_PLAN)
         jobs.append({"name": f"{k:02d}", "study": run["study"], "run": run["run_id"],
@@ -138,7 +138,7 @@ def old_commit(runs: pd.DataFrame) -> str:
     return str(clean[0])
 
 
-def check(fingerprint: str, results: Path = records.ROOT / "results", stream=sys.stdout) -> Path:
+def check(fingerprint: str, results: Path = identity.ROOT / "results", stream=sys.stdout) -> Path:
     """Replay, compare and, when every replay agrees bit for bit, record the equivalence; returns the
     evidence file. NotEquivalent (recording nothing) otherwise."""
     runs = stored_runs(results, fingerprint)
@@ -149,17 +149,17 @@ def check(fingerprint: str, results: Path = records.ROOT / "results", stream=sys
         scratch = Path(scratch)
         tree = scratch / "old"
         tree.mkdir()
-        archive = subprocess.run(["git", "archive", commit], cwd=records.ROOT, capture_output=True, check=True).stdout
+        archive = subprocess.run(["git", "archive", commit], cwd=identity.ROOT, capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
         replay(tree, jobs, scratch / "old-runs")
-        replay(records.ROOT, jobs, scratch / "new-runs")
+        replay(identity.ROOT, jobs, scratch / "new-runs")
         lines = []
         for job in jobs:
             cfg = RunConfig(**job["config"])
             found = differences(scratch / "old-runs", scratch / "new-runs", job["name"])
             lines.append({"study": job["study"], "stored run": job["run"], "algorithm": cfg.algorithm,
                           "backend": cfg.backend, "depth": cfg.depth, "replayed": _short(job),
-                          "today's fingerprint": records.run_fingerprint(cfg), "same bits": not found,
+                          "today's fingerprint": identity.run_fingerprint(cfg), "same bits": not found,
                           "differences": "; ".join(found)})
     table = pd.DataFrame(lines)
     print(table.drop(columns=["stored run", "replayed"]).to_string(index=False), file=stream)
@@ -173,17 +173,17 @@ def _short(job: dict) -> str:
 
 
 def record(fingerprint: str, commit: str, table: pd.DataFrame) -> Path:
-    """The evidence (results/equivalence/<old>.csv) and the record's entry for it (records.EQUIVALENT_CODE:
+    """The evidence (results/equivalence/<old>.csv) and the record's entry for it (identity.EQUIVALENT_CODE:
     a fact about the code, kept with the repository's results whichever results root was checked)."""
-    results = records.ROOT / "results"
+    results = identity.ROOT / "results"
     evidence = results / "equivalence" / f"{fingerprint}.csv"
     evidence.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(evidence, lambda tmp: table.to_csv(tmp, index=False))
     pairs = table.drop_duplicates(["algorithm", "backend"])
     new = {f"{a} {b}": f for a, b, f in zip(pairs["algorithm"], pairs["backend"], pairs["today's fingerprint"])}
-    path = records.ROOT / records.EQUIVALENT_CODE
-    entries = [e for e in records.equivalences(path) if e["old"] != fingerprint]
-    entries.append({"old": fingerprint, "made_at": commit, "checked_on": _today(), "cpu": records.provenance({})["cpu"],
+    path = identity.ROOT / identity.EQUIVALENT_CODE
+    entries = [e for e in identity.equivalences(path) if e["old"] != fingerprint]
+    entries.append({"old": fingerprint, "made_at": commit, "checked_on": _today(), "cpu": provenance.collect({})["cpu"],
                     "evidence": evidence.relative_to(results).as_posix(), "new": new})
     records.save_text(HEADER + "".join(_entry(e) for e in entries), path)
     return evidence

@@ -14,28 +14,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from . import costs, records, variants  # noqa: E402
+from . import costs, records, report, variants  # noqa: E402
 from .algorithms import ALGORITHMS  # noqa: E402
 from .algorithms.inference import parse_mode  # noqa: E402
 from .costs import cost_points, with_outcome  # noqa: E402
 from .files import atomic_write  # noqa: E402
 from .store import RunStore  # noqa: E402
 
-FIGURES = ("answer", "against_depth", "headline_cost", "headline_seconds", "learning_curves", "train_seconds",
-           "torch_vs_jax", "residuals", "alignment", "saturation")
-#: What each figure shows, a line each: summary.md lists the study's figures with them.
-CAPTIONS = {
-    "answer": "the final error of each variant along what the question sweeps, with the claims' verdicts",
-    "against_depth": "the steps EP from zeros needs, and the initializer's saving, against depth",
-    "headline_cost": "test error against inference multiply-adds per sample, the saving drawn as an arrow",
-    "headline_seconds": "test error against measured inference seconds per 10,000 samples",
-    "learning_curves": "test error of each variant's own modes at every evaluated epoch",
-    "train_seconds": "training seconds per epoch against depth",
-    "torch_vs_jax": "the same configurations on both frameworks: training and inference time",
-    "residuals": "the fixed-point residual against free steps, from zeros and from f",
-    "alignment": "the cosine of EP's update with the exact gradient, and of IEP's local gradient with the global",
-    "saturation": "the fraction of units stuck at 0 or 1, per layer and seed"}
-assert set(CAPTIONS) == set(FIGURES)
 #: No date in the files: figures redrawn from unchanged tables are byte for byte the same.
 FIXED_METADATA = {"svg": {"Date": None}, "png": {}}
 
@@ -43,7 +28,7 @@ FIXED_METADATA = {"svg": {"Date": None}, "png": {}}
 def unfinished_note(rows: pd.DataFrame) -> str:
     """' 2 runs diverged, 1 skipped: not shown (summary.md lists them).' or '' (collapsed runs are
     shown, as seeds that did not train)."""
-    stopped = records.unfinished(rows)
+    stopped = report.unfinished(rows)
     counts = stopped[~stopped["status"].isin(records.OUTCOME_STATUSES)]["status"].value_counts()
     if counts.empty:
         return ""
@@ -263,7 +248,7 @@ def headline(rows: pd.DataFrame, out: Path, x: str, name: str, collapse_error: f
     caption = (f"{costs.REPORTING.capitalize()} error at the last checkpoint against inference "
                f"{'multiply-adds' if x == 'mult_adds' else 'measured time'}: a curve per variant over its relaxation "
                f"budgets T ({kinds}: one forward pass), colour: the algorithm, the median over the seeds that trained "
-               f"(k/n: seeds trained / run), {spread}. {rows.iloc[0]['dataset']}; {records.scale_words(rows)}."
+               f"(k/n: seeds trained / run), {spread}. {rows.iloc[0]['dataset']}; {report.scale_words(rows)}."
                + (f" Arrows: {'; '.join(compared)}, {costs.chosen_words(chosen_on)}." if compared else "")
                + unfinished_note(rows))
     width = int(15 * fig.get_figwidth())
@@ -430,8 +415,8 @@ def answer(rows: pd.DataFrame, out: Path, claims, description: str, collapse_err
     question = question[:1].upper() + question[1:]
     seeds = int(labelled.groupby(["variant", "x"]).size().max())
     ax.set_title(("\n".join(textwrap.wrap(question, 90)) + "\n" if question else "") +
-                 f"{records.scale_words(rows)}, up to {seeds} seeds per point", fontsize=9)
-    verdicts = records.judged_claims(rows, claims, collapse_error) if claims else pd.DataFrame()
+                 f"{report.scale_words(rows)}, up to {seeds} seeds per point", fontsize=9)
+    verdicts = report.judged_claims(rows, claims, collapse_error) if claims else pd.DataFrame()
     lines = [f"{v['verdict']}: {c}" for c, v in zip(verdicts.get("claim", []), verdicts.to_dict("records"))]
     caption = ["Per variant, the median final test error of the seeds that trained (filled; bars: their range; "
                "hollow: none trained, median of all seeds), k/n: seeds trained, dotted: the "
@@ -482,7 +467,7 @@ def learning_curves(rows: pd.DataFrame, out: Path, collapse_error: float) -> lis
     caption = (f"{costs.REPORTING.capitalize()} error of each variant's own inference modes (circles: relax@T_neg "
                "from zeros, squares: ff+relax@T_neg, diamonds: ff) at the epochs it was evaluated at (the markers; "
                "lines join them): the median over the seeds that trained (k/n: seeds trained / run), band: their "
-               f"range. {rows.iloc[0]['dataset']}; {records.scale_words(rows)}."
+               f"range. {rows.iloc[0]['dataset']}; {report.scale_words(rows)}."
                + (f" A black cross: a run diverged there ({len(diverged)})." if not diverged.empty else "")
                + unfinished_note(rows))
     return _finish(fig, "\n".join(textwrap.wrap(caption, int(15 * fig.get_figwidth()))), out, "learning_curves")
@@ -553,24 +538,30 @@ def diagnostics_named(rows: pd.DataFrame, diagnostics: pd.DataFrame, collapse_er
 
 
 def alignment(data: pd.DataFrame, out: Path) -> list[Path]:
-    """Cosines against epoch: EP's update against the BPTT gradient, IEP's local initializer
-    gradient against backprop's; one panel per layer of weights, a line per variant and quantity."""
+    """Cosines against epoch: each energy algorithm's update against the BPTT gradient, IEP's local
+    initializer gradient against backprop's; one panel per layer of weights, a line per variant and
+    quantity (colour: the algorithm)."""
     data = data[data["quantity"].str.startswith("cosine")]
     data = data.assign(compared=data["quantity"].str.removeprefix("cosine "))
-    order, compared = list(dict.fromkeys(data["variant"])), list(dict.fromkeys(data["compared"]))
-    for fig, ax, here, chosen, last in _layer_panels(data, order, len(compared), "weights $W_{{{layer}}}$"):
-        sns.lineplot(data=here, x="epoch", y="value", hue="variant", hue_order=chosen, style="compared",
-                     style_order=compared, estimator="median", errorbar=("pi", 100), marker="o", ax=ax,
-                     legend=last)
+    order = list(dict.fromkeys(data["variant"]))
+    # colour: the algorithm where it names the variant; else one per variant
+    one_each = data.groupby("algorithm")["variant"].nunique().max() == 1
+    palette = {v: colour_of(a) for v, a in zip(data["variant"], data["algorithm"])} if one_each else None
+    for fig, ax, here, chosen, last in _layer_panels(data, order, data["compared"].nunique(), "weights $W_{{{layer}}}$"):
+        compared = list(dict.fromkeys(here["compared"]))  # only what this row's variants measured
+        sns.lineplot(data=here, x="epoch", y="value", hue="variant", hue_order=chosen, palette=palette,
+                     style="compared", style_order=compared, estimator="median", errorbar=("pi", 100), marker="o",
+                     ax=ax, legend=last)
         ax.axhline(0, color="0.5", lw=0.8)
         ax.set(ylim=(-1.05, 1.05), xlabel="epoch (0 = untrained)", ylabel="cosine")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         if last:
             ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
     return _finish(fig, "Gradient alignment on a fixed probe batch of 100 training images, per layer of weights: the "
-                   "cosine between EP's update (from +beta, -beta, or both: symmetric) and the exact gradient of the "
-                   "cost after T_neg free steps (BPTT), and between IEP's local initializer gradient and backprop "
-                   "through the initializer. Median over seeds, band: range.", out, "alignment")
+                   "cosine between each energy algorithm's update (EP's from +beta, -beta, or both: symmetric) and the "
+                   "exact gradient of the cost after T_neg free steps (BPTT), and between IEP's local initializer "
+                   "gradient and backprop through the initializer; 0 where an update vanishes. Median over seeds, "
+                   "band: range.", out, "alignment")
 
 
 def saturation_figure(data: pd.DataFrame, out: Path) -> list[Path]:

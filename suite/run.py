@@ -20,7 +20,7 @@ import numpy as np
 from backends import tree_map
 
 from . import data as datasets
-from . import records
+from . import provenance
 from .algorithms import ALGORITHMS
 from .algorithms.energy import Pull, relax, zero_state
 from .algorithms.inference import Model, modes, multiply_adds, parse_mode
@@ -270,14 +270,14 @@ def train_and_evaluate(cfg: RunConfig, dataset: datasets.Dataset | None = None, 
     check_fits(cfg, ds)
     trainer = Trainer(cfg, ds)
     engine, bk = trainer.engine, trainer.backend
-    provenance = {**records.provenance(bk.describe(), cfg), "warmup_seconds": trainer.warm_up()}
+    made_by = {**provenance.collect(bk.describe(), cfg), "warmup_seconds": trainer.warm_up()}
     splits = dict(zip(SPLITS, (ds.train_eval, ds.validation, ds.test)))
 
     def record(epoch, split_names, mode_names, seconds=(0.0, 0.0, 0.0)) -> list[dict]:
         train_seconds, train_cpu_seconds, train_seconds_total = seconds
         return [{**config_columns(cfg), "epoch": epoch, "split": name, **row, "train_seconds": train_seconds,
                  "train_cpu_seconds": train_cpu_seconds, "train_seconds_total": train_seconds_total,
-                 "train_batches": trainer.n_batches, **provenance}
+                 "train_batches": trainer.n_batches, **made_by}
                 for name in split_names
                 for row in evaluate(engine, cfg, trainer.state.model, splits[name], mode_names, plan.timing_repeats)]
 

@@ -7,7 +7,7 @@ common way (suite.autograd_ep: torch autograd of the energy at every step), in t
 For each net at the authors' budgets (784-500-10 at T_neg 20 + T_pos 4, 784-500x3-10 at 50 + 8)
 and each backend, two paths of the same EP minibatch:
     minibatch   one compiled step per call, from Python (what progress reports and asv time)
-    chunk       CHUNK minibatches per call (jax: one lax.scan; numpy, torch: a loop in Python)
+    chunk       TIMED_CHUNK minibatches per call (jax: one lax.scan; numpy, torch: a loop in Python)
 Compile / warm-up seconds are timed apart. Then every path and the reference run in alternated
 rounds, each round a fixed number of minibatches ended by a sync; the median round is kept. The
 roofline is the minibatch's matrix products alone, each shape timed as a plain GEMM (the fastest of
@@ -34,13 +34,13 @@ import pandas as pd
 import backends
 from backends import BackendUnavailable
 
-from . import isa, records
+from . import isa, provenance, records
 from .executors import available_cores, pin_threads
-from .workload import CHUNK, OPTIONS, Workload
+from .workload import OPTIONS, TIMED_CHUNK, Workload
 
 #: The nets by depth, at the authors' free and nudged budgets (docs/method.md §9).
 SPEED_NETS = {1: ((784, 500, 10), 20, 4), 3: ((784, 500, 500, 500, 10), 50, 8)}
-MINIBATCHES_PER_ROUND = CHUNK
+MINIBATCHES_PER_ROUND = TIMED_CHUNK
 
 
 def relaxation_gemms(sizes, batch, steps, drive=True):
@@ -177,7 +177,7 @@ def measure(net: int, names, batch: int, repeats: int) -> list[dict]:
                      "compile_seconds": compile_seconds, "roofline_ms": 1e3 * roofline if on_cpu else np.nan,
                      "roofline_fraction": roofline / seconds if on_cpu else np.nan,
                      "x_reference": reference_seconds / seconds,
-                     "repeats": repeats, **records.provenance(info)})
+                     "repeats": repeats, **provenance.collect(info)})
     return rows
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import records
+from . import identity, provenance, records
 from .config import ConfigError, RunConfig
 from .run import config_columns
 from .store import RunStore
@@ -50,15 +50,15 @@ def study_as_run(store: RunStore) -> tuple[Study | None, str]:
 
 def fingerprints(rows: pd.DataFrame) -> str:
     """The stored runs' code fingerprints, today's of each algorithm and backend they ran, and the
-    older ones recorded as computing the same bits (records.equivalent_fingerprints)."""
+    older ones recorded as computing the same bits (identity.equivalent_fingerprints)."""
     counts = rows.groupby("code_fingerprint", sort=False)["run_id"].nunique()
     today, same = [], {}
     for (algorithm, backend), _ in rows.groupby(["algorithm", "backend"], sort=False):
         cfg = RunConfig(algorithm=algorithm, backend=backend)
-        today.append(f"{records.run_fingerprint(cfg)} ({algorithm} {backend})")
-        for old in records.equivalent_fingerprints(cfg):
+        today.append(f"{identity.run_fingerprint(cfg)} ({algorithm} {backend})")
+        for old in identity.equivalent_fingerprints(cfg):
             same.setdefault(old, []).append(f"{algorithm} {backend}")
-    recorded = "".join(f"; {old} recorded as the same bits for {', '.join(pairs)} ({records.EQUIVALENT_CODE})"
+    recorded = "".join(f"; {old} recorded as the same bits for {', '.join(pairs)} ({identity.EQUIVALENT_CODE})"
                        for old, pairs in same.items())
     return ", ".join(f"{code} ({_count(n, 'run')})" for code, n in counts.items()) + \
         f"; today's code: {', '.join(today)}{recorded}"
@@ -151,11 +151,11 @@ def _same_configuration(run: pd.Series, columns: dict) -> bool:
 def committed_source(name: str, commit: str, ablation: bool) -> tuple[str, str]:
     """The path and text of the study's file committed at commit, found by its name; ('', why) when
     this repository has none."""
-    if not records.git("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}"):
+    if not provenance.git("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}"):
         return "", "the commit is not in this repository"
     paths = [source.format(name) for source in (SOURCES[::-1] if ablation else SOURCES)]
     for path in paths:
-        text = records.git("show", f"{commit}:{path}")
+        text = provenance.git("show", f"{commit}:{path}")
         if text:
             return path, text
     return "", f"neither {' nor '.join(paths)} at that commit"

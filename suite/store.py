@@ -4,7 +4,7 @@ results/<study>/
     runs/<run_id>.rows.parquet        a finished run's rows; written last, so it marks the run done
     runs/<run_id>.residuals.parquet   its residual trace
     runs/<run_id>.diagnostics.parquet its gradient alignment and saturation (studies that ask for them)
-                                      (run_id = <config key>-<code fingerprint>: records.run_id)
+                                      (run_id = <config key>-<code fingerprint>: identity.run_id)
     runs/<training_id>.checkpoint.npz the training's state after its last epoch, data only
                                       (suite.checkpoints): a killed run resumes there, a longer run
                                       of it starts there
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import checkpoints, records
+from . import checkpoints, provenance, records
 from .config import ConfigError
 from .files import set_aside
 from .study import Study, from_text
@@ -95,7 +95,7 @@ class RunStore:
         if name != "rows" and not path.exists():
             return pd.DataFrame()
         table = records.read_table(path)
-        required = records.MEASUREMENT_COLUMNS + records.PROVENANCE_COLUMNS if name == "rows" else ("run_id",)
+        required = records.MEASUREMENT_COLUMNS + provenance.COLUMNS if name == "rows" else ("run_id",)
         missing = [c for c in required if c not in table]
         if missing or (name == "rows" and table.empty):
             raise records.BadTable(path, f"not a run's {name} of this schema (missing: {', '.join(missing) or 'rows'})")

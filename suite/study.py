@@ -42,6 +42,7 @@ from pathlib import Path
 
 from .claims import KINDS as CLAIM_KINDS, Claim
 from .config import ConfigError, RunConfig
+from .run import SPLITS
 from .variants import LABEL_ORDER
 
 RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
@@ -78,11 +79,12 @@ class Study:
         return self.name.removesuffix(f".{self.scale}") if self.scale else self.name
 
 
+#: A study file's settings when it leaves them out: the Study's own defaults, written once.
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(Study)}
 STUDY_KEYS = {"name", "description", "ladder", "checkpoints", "ladder_splits", "residual_steps", "residual_tol",
               "timing_repeats", "collapse_error", "abort_if_error_above", "abort_after_epoch", "diagnostics", "claims",
               "base", "runs", "scales", "scale"}
 BLOCK_KEYS = set(RUN_FIELDS) | {"zip", "exclude"}
-SPLITS = ("train", "validation", "test")
 
 
 def _error(source, where, message):
@@ -192,35 +194,35 @@ def from_dict(data: dict, source: str, text: str = "") -> Study:
             _error(source, "scale", f"{scale!r} is not a scale of this study; choose one of "
                    f"{', '.join(scaled) or '(none: it has no [[scales.NAME]] tables)'}")
         runs, name = scaled[scale], f"{name}.{scale}"
-    ladder = data.get("ladder", [1, 2, 4, 8, 16, 32, 64])
+    ladder = data.get("ladder", list(DEFAULTS["ladder"]))
     if not isinstance(ladder, list) or not ladder or not all(_whole(t, 0) for t in ladder):
         _error(source, "ladder", f"{ladder!r} is not allowed; give a list of whole numbers >= 0")
-    checkpoints = data.get("checkpoints", [])
+    checkpoints = data.get("checkpoints", list(DEFAULTS["checkpoints"]))
     if not isinstance(checkpoints, list) or not all(_whole(e, 1) for e in checkpoints):
         _error(source, "checkpoints", f"{checkpoints!r} is not allowed; give a list of epochs >= 1 "
                "(empty: every epoch)")
-    splits = data.get("ladder_splits", list(Study.ladder_splits))
+    splits = data.get("ladder_splits", list(DEFAULTS["ladder_splits"]))
     if not isinstance(splits, list) or not splits or any(s not in SPLITS for s in splits):
         _error(source, "ladder_splits", f"{splits!r} is not allowed; choose from {', '.join(SPLITS)}")
-    residual_steps = data.get("residual_steps", 64)
+    residual_steps = data.get("residual_steps", DEFAULTS["residual_steps"])
     if not _whole(residual_steps, 0):
         _error(source, "residual_steps", f"{residual_steps!r} is not allowed; give a whole number >= 0")
-    repeats = data.get("timing_repeats", 3)
+    repeats = data.get("timing_repeats", DEFAULTS["timing_repeats"])
     if not _whole(repeats, 1):
         _error(source, "timing_repeats", f"{repeats!r} is not allowed; give a whole number >= 1")
-    tol = data.get("residual_tol", 1e-3)
+    tol = data.get("residual_tol", DEFAULTS["residual_tol"])
     if not isinstance(tol, (int, float)) or isinstance(tol, bool) or not tol > 0:
         _error(source, "residual_tol", f"{tol!r} is not allowed; give a number > 0")
-    collapse = data.get("collapse_error", 0.5)
+    collapse = data.get("collapse_error", DEFAULTS["collapse_error"])
     if not isinstance(collapse, (int, float)) or isinstance(collapse, bool) or not 0 < collapse <= 1:
         _error(source, "collapse_error", f"{collapse!r} is not allowed; give an error rate in (0, 1]")
-    abort = data.get("abort_if_error_above")
+    abort = data.get("abort_if_error_above", DEFAULTS["abort_if_error_above"])
     if abort is not None and (not isinstance(abort, (int, float)) or isinstance(abort, bool) or not 0 < abort < 1):
         _error(source, "abort_if_error_above", f"{abort!r} is not allowed; give an error rate in (0, 1)")
-    abort_after = data.get("abort_after_epoch", 2)
+    abort_after = data.get("abort_after_epoch", DEFAULTS["abort_after_epoch"])
     if not _whole(abort_after, 1):
         _error(source, "abort_after_epoch", f"{abort_after!r} is not allowed; give an epoch >= 1")
-    diagnostics = data.get("diagnostics", False)
+    diagnostics = data.get("diagnostics", DEFAULTS["diagnostics"])
     if not isinstance(diagnostics, bool):
         _error(source, "diagnostics", f"{diagnostics!r} is not allowed; give true or false")
     claims = tuple(_claim(source, f"claims[{i}]", c, runs) for i, c in enumerate(_tables(source, "claims", data)))

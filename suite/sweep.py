@@ -1,6 +1,6 @@
 """Run a study: every configuration once, resumable, on a local process pool or a Dask cluster.
 
-Each run is keyed by records.run_id (its configuration, the evaluation plan, the row schema and the
+Each run is keyed by identity.run_id (its configuration, the evaluation plan, the row schema and the
 fingerprint of the code that computes the numbers). A finished run's rows are stored as soon as it
 ends (store.RunStore), so a sweep run again skips them, and reruns those computed by other code; the
 study's tables are reassembled, in study order, after every run. On this machine's pool a run also
@@ -18,7 +18,7 @@ import pandas as pd
 import backends
 
 from . import data as datasets
-from . import records
+from . import identity, provenance, records, report
 from .algorithms import ALGORITHMS
 from .algorithms.inference import parse_mode
 from .config import ConfigError, RunConfig
@@ -35,21 +35,22 @@ def evaluation_plan(study: Study) -> EvaluationPlan:
                           study.diagnostics)
 
 
-def describe(cfg: RunConfig) -> str:
+def run_label(cfg: RunConfig) -> str:
+    """A run in a line of progress: 'iep jax 784-500-10 T_neg=20 lam=0.1 seed 0'."""
     reads = ALGORITHMS[cfg.algorithm].reads
     budget = (f" T_neg={cfg.T_neg}" if "T_neg" in reads else "") + (f" lam={cfg.lam}" if cfg.lam else "")
     return f"{cfg.algorithm} {cfg.backend} {'-'.join(map(str, cfg.sizes))}{budget} seed {cfg.seed}"
 
 
-def status_row(cfg: RunConfig, identifier: str, status: str, epoch: int, note: str, provenance: dict) -> dict:
+def status_row(cfg: RunConfig, identifier: str, status: str, epoch: int, note: str, made_by: dict) -> dict:
     """The row that records a run which did not finish: where it stopped and why, and the provenance
-    (records.PROVENANCE_COLUMNS) of what made it. It measured nothing: NaN in the measurement columns,
+    (provenance.COLUMNS) of what made it. It measured nothing: NaN in the measurement columns,
     which a table of status rows alone then still has."""
     return {**dict.fromkeys(records.MEASUREMENT_COLUMNS, math.nan), "run_id": identifier, **config_columns(cfg),
             "depth": cfg.depth, "epoch": epoch, "split": "",
             "mode": "", "mode_kind": "", "status": status, "note": note,
-            **{name: provenance.get(name) for name in records.PROVENANCE_COLUMNS},
-            "code_fingerprint": provenance.get("code_fingerprint") or records.run_fingerprint(cfg)}
+            **{name: made_by.get(name) for name in provenance.COLUMNS},
+            "code_fingerprint": made_by.get("code_fingerprint") or identity.run_fingerprint(cfg)}
 
 
 def tidy(result: RunResult, cfg: RunConfig, identifier: str, sweep_provenance: dict) -> tuple[pd.DataFrame, ...]:
@@ -91,7 +92,7 @@ def check_data(study: Study, required: bool = True) -> None:
                 try:
                     check_fits(cfg, ds)
                 except ConfigError as err:
-                    raise ConfigError(f"{study.source}: run '{describe(cfg)}': {err}") from None
+                    raise ConfigError(f"{study.source}: run '{run_label(cfg)}': {err}") from None
 
 
 DEFAULT_RATE = 3e10  # multiply-adds per second of one core, when there is no speed record to read
@@ -106,7 +107,7 @@ def training_multiply_adds(cfg: RunConfig) -> float:
     return ALGORITHMS[cfg.algorithm].multiply_adds(products, cfg) * (n_train // cfg.batch_size) * cfg.batch_size * cfg.epochs
 
 
-def rates(speed_record: Path = records.ROOT / "results" / "speed" / "speed.parquet") -> dict[str, float]:
+def rates(speed_record: Path = identity.ROOT / "results" / "speed" / "speed.parquet") -> dict[str, float]:
     """Multiply-adds per second of one core per backend, from the speed record's chunked path."""
     if not speed_record.exists():
         return {}
@@ -122,7 +123,7 @@ def rates(speed_record: Path = records.ROOT / "results" / "speed" / "speed.parqu
 def dry_run(study: Study, workers: int = 1) -> str:
     """The expanded runs, their count and an estimate of their training time; nothing runs."""
     per_core = rates()
-    lines = [f"  {i}. {describe(cfg)}" for i, cfg in enumerate(study.runs, 1)]
+    lines = [f"  {i}. {run_label(cfg)}" for i, cfg in enumerate(study.runs, 1)]
     seconds = sum(training_multiply_adds(cfg) / per_core.get(cfg.backend, DEFAULT_RATE) for cfg in study.runs)
     source = "the speed record's rates" if per_core else "an assumed 3e10 multiply-adds per second"
     return "\n".join(lines + [
@@ -140,28 +141,28 @@ def check_devices(study: Study) -> None:
         except backends.BackendUnavailable:
             continue
         except backends.BackendOptionError as err:
-            raise ConfigError(f"{study.source}: run '{describe(cfg)}': {err}") from None
+            raise ConfigError(f"{study.source}: run '{run_label(cfg)}': {err}") from None
 
 
 def run_configs(study: Study) -> dict[str, RunConfig]:
-    """The study's runs by records.run_id, as a sweep keys them (a run listed twice runs once)."""
+    """The study's runs by identity.run_id, as a sweep keys them (a run listed twice runs once)."""
     plan = evaluation_plan(study)
-    return {records.run_id(cfg, plan): cfg for cfg in study.runs}
+    return {identity.run_id(cfg, plan): cfg for cfg in study.runs}
 
 
 def reusable(store: RunStore, configs: dict[str, RunConfig], plan: EvaluationPlan) -> dict[str, str]:
     """The runs a sweep reuses, each with the id it is stored under: those finished in the store by
-    this code, or by older code recorded as computing the same bits (records.stored_ids)."""
+    this code, or by older code recorded as computing the same bits (identity.stored_ids)."""
     found = {}
     for identifier, cfg in configs.items():
-        stored = next((i for i in records.stored_ids(cfg, plan) if store.finished(i)), None)
+        stored = next((i for i in identity.stored_ids(cfg, plan) if store.finished(i)), None)
         if stored:
             found[identifier] = stored
     return found
 
 
 def edited_tree_warning(directory: Path, dirty: bool) -> str:
-    """A warning when a sweep from an edited tree (records.provenance's git_dirty) adds rows to a
+    """A warning when a sweep from an edited tree (provenance.collect's git_dirty) adds rows to a
     study whose stored rows all came from a clean one; else ''."""
     if not dirty or not (directory / "rows.parquet").exists():
         return ""
@@ -187,7 +188,7 @@ def run_study(study: Study, results_dir: Path, executor=None, force: bool = Fals
     store = RunStore(Path(results_dir) / study.name)
     plan = evaluation_plan(study)
     configs = run_configs(study)
-    here = records.provenance({})  # the sweep's own: its tree, and a skipped run's provenance
+    here = provenance.collect({})  # the sweep's own: its tree, and a skipped run's provenance
     with store.lock():
         set_aside: list[str] = []
         finished = {} if force else load_runs(store, reusable(store, configs, plan), set_aside)
@@ -210,7 +211,7 @@ def run_study(study: Study, results_dir: Path, executor=None, force: bool = Fals
         if warning:
             progress.print(warning)
         not_run: dict[str, pd.DataFrame] = {}
-        training = {i: records.training_id(configs[i], plan) for i in pending}
+        training = {i: identity.training_id(configs[i], plan) for i in pending}
         if force:
             for i in pending:
                 store.drop_checkpoints(training[i], keep_own=False)
@@ -219,7 +220,7 @@ def run_study(study: Study, results_dir: Path, executor=None, force: bool = Fals
         def on_progress(index, epochs_done, message, resumed):
             identifier = pending[index]
             progress.update(identifier, epochs_done,
-                            message and f"    run {index + 1}, {describe(configs[identifier])}: {message}", resumed)
+                            message and f"    run {index + 1}, {run_label(configs[identifier])}: {message}", resumed)
 
         tasks = [(configs[i], plan, checkpoints[i]) for i in pending]
         for done, outcome in enumerate(executor.map(tasks, on_progress, progress.print), 1):
@@ -235,10 +236,10 @@ def run_study(study: Study, results_dir: Path, executor=None, force: bool = Fals
                 store.drop_checkpoints(training[identifier])
                 what = outcome.result.status if outcome.result.status == "ok" else outcome.result.note
             save_tables(store, configs, finished, not_run, outdated)
-            progress.done(identifier, f"[{done}/{len(pending)} done] run {outcome.index + 1}, {describe(cfg)}: {what}")
+            progress.done(identifier, f"[{done}/{len(pending)} done] run {outcome.index + 1}, {run_label(cfg)}: {what}")
         progress.close()
         table, residuals, _ = save_tables(store, configs, finished, not_run, outdated)
-        records.write_summary(table, store.directory, residuals, study.residual_tol, study.collapse_error,
+        report.write_summary(table, store.directory, residuals, study.residual_tol, study.collapse_error,
                               study.claims)
         records.save_text(study.text, store.directory / "study.toml")
     progress.print(f"{len(configs)} runs ({len(pending)} run now, {len(not_run)} not run to their end) in "

@@ -3,7 +3,7 @@
     w = Workload("jax", NETS[3], batch=20)
     w.warm_up()                              # compiles everything; seconds, timed apart
     w.sync(w.train_minibatch())              # one EP minibatch (T_neg free + T_pos nudged steps)
-    w.warm_up_chunk(); w.sync(w.train_chunk())   # CHUNK minibatches in one call (jax: one lax.scan)
+    w.warm_up_chunk(); w.sync(w.train_chunk())   # TIMED_CHUNK minibatches in one call (jax: one lax.scan)
     w.sync(w.relax_steps(1))                 # one free relaxation step
     w.sync(w.infer("ff+relax@20"))           # one inference mode on the evaluation batch
 
@@ -28,7 +28,7 @@ from .engine import Engine, TrainState, glorot_layers, hyper, static_options, tr
 NETS = {1: (784, 500, 10), 3: (784, 500, 500, 500, 10)}
 T_NEG, T_POS = 20, 4
 _BATCHES = 8  # distinct minibatches cycled through, so a step never sees its own output twice
-CHUNK = 20  # minibatches per call of the chunked path
+TIMED_CHUNK = 20  # minibatches per call of the timed chunked path (a run's calls take up to run.CHUNK)
 
 
 #: Backend specs beyond the plain names: torch with torch.compile, torch replaying CUDA graphs (a GPU only).
@@ -65,8 +65,8 @@ class Workload:
         static = static_options(self.cfg)
         self._step = self.engine.compiled(train_step, donate_argnums=(0,), **static)
         self._chunk = self.engine.compiled(train_chunk, donate_argnums=(0,), **static)
-        self._chunk_idx = bk.index_array(np.arange(CHUNK * batch).reshape(CHUNK, batch) % n)
-        self._chunk_signs = bk.asarray(1.0 - 2.0 * (np.arange(CHUNK) % 2))
+        self._chunk_idx = bk.index_array(np.arange(TIMED_CHUNK * batch).reshape(TIMED_CHUNK, batch) % n)
+        self._chunk_signs = bk.asarray(1.0 - 2.0 * (np.arange(TIMED_CHUNK) % 2))
         self._relax = self.engine.compiled(relax)
         self._x = bk.take_rows(self.X, self._batches[0])
         self.s = zero_state(bk, sizes, batch)
@@ -84,7 +84,7 @@ class Workload:
         return self.state
 
     def train_chunk(self) -> TrainState:
-        """CHUNK training steps in one call (jax: one compiled loop); the nudging sign alternates."""
+        """TIMED_CHUNK training steps in one call (jax: one compiled loop); the nudging sign alternates."""
         self.state = self._chunk(self.state, self.X, self.Y, self._chunk_idx, self._chunk_signs, self.hp, self.lam)
         return self.state
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from suite import cli, plots, records
+from suite import cli, plots, records, report
 
 
 def files_under(root: Path) -> set:
@@ -50,7 +50,8 @@ def test_a_folder_that_cannot_be_written_still_prints_its_summary(tmp_path, caps
     def read_only(path, write):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
 
-    monkeypatch.setattr(records, "atomic_write", read_only)  # summary.csv and summary.md go through it
+    for module in (records, report):  # summary.md and summary.csv go through these
+        monkeypatch.setattr(module, "atomic_write", read_only)
     assert cli.main(["table", "--results", str(tmp_path), "quick"]) == 0
     out, err = capsys.readouterr()
     assert "## Final test error of each variant" in out and "summary.md not rewritten (Read-only file system)" in err

@@ -3,14 +3,14 @@ import re
 
 import pytest
 
-from suite import records, study
+from suite import report, study
 from suite.claims import Claim, ClaimError
 from suite.config import ConfigError
 from test_outcomes import run_rows, table
 
 
 def judge(claim, rows):
-    (row,) = records.judged_claims(rows, [claim]).to_dict("records")
+    (row,) = report.judged_claims(rows, [claim]).to_dict("records")
     return row["verdict"], row["evidence"]
 
 

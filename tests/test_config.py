@@ -8,7 +8,7 @@ import backends
 from conftest import AVAILABLE, FRAMEWORKS
 from suite import data
 from suite.cli import main
-from suite.config import ConfigError, RunConfig, describe
+from suite.config import ConfigError, RunConfig, field_doc
 from suite.run import check_fits
 
 BAD = [
@@ -126,7 +126,7 @@ def test_help_explains_every_option(capsys):
     for field in dataclasses.fields(RunConfig):
         option = "--" + field.name.replace("_", "-")
         assert option in text, option
-        assert " ".join(describe(field.name).split()) in text, field.name
+        assert " ".join(field_doc(field.name).split()) in text, field.name
     assert "(default: 0.5)" in text and "(default: 784 500 10)" in text
 
 

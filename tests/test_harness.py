@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from suite import costs, plots, records, study
+from suite import costs, identity, plots, provenance, records, report, study
 from suite.cli import main
 from suite.config import ConfigError, RunConfig
 from suite.store import RunStore
@@ -36,14 +36,14 @@ def smoke_results(tmp_path_factory):
 def test_a_sweep_ends_with_its_answer_and_its_figure(smoke_results):
     """The last lines: a sentence per depth (as summary.md opens with), then the figure's path."""
     printed = (smoke_results.parent / "printed.txt").read_text().rstrip().splitlines()
-    answers = records.answer_lines(records.load_table(smoke_results), ())
-    figure = smoke_results / "figures" / f"{records.answer_figure(records.load_table(smoke_results), ())}.png"
+    answers = report.answer_lines(records.load_table(smoke_results), ())
+    figure = smoke_results / "figures" / f"{report.answer_figure(records.load_table(smoke_results), ())}.png"
     assert answers and printed[-len(answers) - 1:] == [f"  {a}" for a in answers] + [f"The figure: {figure}"]
     assert figure.exists()
     summary = (smoke_results / "summary.md").read_text()
     assert summary.startswith("## The answer\n\n" + "".join(f"- {a}\n" for a in answers))
-    drawn = records.drawn_figures(smoke_results)  # every figure drawn, shown with its line
-    assert "headline_cost" in drawn and all(f"](figures/{name}.png)\n\n*`{name}`: {plots.CAPTIONS[name]}.*" in summary
+    drawn = report.drawn_figures(smoke_results)  # every figure drawn, shown with its line
+    assert "headline_cost" in drawn and all(f"](figures/{name}.png)\n\n*`{name}`: {report.CAPTIONS[name]}.*" in summary
                                             for name in drawn)
 
 
@@ -54,7 +54,7 @@ def test_smoke_writes_tables_and_figures(smoke_results):
     # trains at one depth only: no figure against depth; no claims: no answer figure (the committed
     # studies draw both)
     assert not costs.depths_compared(records.load_table(smoke_results)) and not study.preset("smoke").claims
-    for figure in set(plots.FIGURES) - {"torch_vs_jax", "alignment", "saturation", "against_depth", "answer"}:
+    for figure in set(report.FIGURES) - {"torch_vs_jax", "alignment", "saturation", "against_depth", "answer"}:
         for suffix in ("png", "svg"):
             assert (smoke_results / "figures" / f"{figure}.{suffix}").stat().st_size > 1000
     assert not list(smoke_results.glob(".*.tmp"))  # atomic writes leave no temporaries
@@ -63,7 +63,7 @@ def test_smoke_writes_tables_and_figures(smoke_results):
 def test_row_schema(smoke_results):
     rows = records.load_table(smoke_results)
     expected = {f.name for f in dataclasses.fields(RunConfig)} - {"eval_modes"}
-    expected |= set(records.MEASUREMENT_COLUMNS) | set(records.PROVENANCE_COLUMNS)
+    expected |= set(records.MEASUREMENT_COLUMNS) | set(provenance.COLUMNS)
     assert expected <= set(rows.columns), expected - set(rows.columns)
     smoke = study.preset("smoke")
     assert rows["run_id"].nunique() == len(smoke.runs) == 12
@@ -82,7 +82,7 @@ def test_row_schema(smoke_results):
     assert (rows.loc[rows["epoch"] > 0, "train_seconds"] > 0).all()
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     assert len(head) == 40 and set(rows.loc[rows["split"] != "", "git_commit"]) == {head}
-    assert set(rows["code_fingerprint"]) == {records.code_fingerprint(a, "numpy") for a in rows["algorithm"].unique()}
+    assert set(rows["code_fingerprint"]) == {identity.code_fingerprint(a, "numpy") for a in rows["algorithm"].unique()}
 
 
 def test_residuals_shrink(smoke_results):
@@ -128,22 +128,23 @@ def test_savings_ratio_at_matched_error():
     """Medians over trained seeds; a seed that did not train never counts; both variants are named."""
     points = COST_POINTS
     # both reach 4.0%; EP first does (median 4.3, within 0.5 points) at 800, IEP at 200
-    assert costs.describe(costs.matched(points)) == ("at 4.0% test error (median, the best both reach):\nEP: relax@T\n"
-                                                     "needs 4x (more than 0.75x) the multiply-adds of\nIEP: ff+relax@T")
+    match = costs.matched(points)
+    assert (match.error, match.ep[:2], match.iep[:2]) == (4.0, ("EP: relax@T", 800), ("IEP: ff+relax@T", 200))
+    assert (match.ratio, match.ratio_above, costs.bracket(match)) == (4, 0.75, "4x (more than 0.75x)")
     worse_ep = points[points["mult_adds"] < 1000]
-    assert "at 4.3% test error" in costs.describe(costs.matched(worse_ep))  # EP's best median bounds the match
+    assert costs.matched(worse_ep).error == pytest.approx(4.3)  # EP's best median bounds the match
     best = costs.matched(worse_ep)
     assert (best.best_iep.error, best.best_ep.error) == pytest.approx((4.0, 4.3))
     no_ep = costs.matched(points[(points["algorithm"] == "iep") | ~points["trained"]])
     assert no_ep.ep is None and no_ep.ratio == float("inf") and no_ep.error == 4.0
-    assert costs.describe(no_ep).startswith("no EP seed trained; IEP: ff+relax@T\nreaches 4.0% test error")
+    assert no_ep.iep[:2] == ("IEP: ff+relax@T", 200)
     assert costs.matched(points[points["algorithm"] == "ep"]) is None
     # IEP's ff (5.0% at 100) is what EP needs most to match: 800 multiply-adds (median 4.3%), 8x; at its
     # rung below (150) EP is at 20%, so the ladder puts the ratio between 1.5x and 8x
     saving = costs.largest_saving(points)
     assert (saving.iep[:3], saving.ep.mult_adds, saving.ep_below) == (("IEP: ff", 100, 5.0), 800, 150)
     assert saving.ratio == 8 and saving.ratio_above == 1.5
-    assert costs.describe(costs.matched(points), saving).endswith("EP needs 8x that (more than 1.5x)")
+    assert costs.bracket(saving, " that") == "8x that (more than 1.5x)"
     cheapest_rung = costs.largest_saving(points[points["mult_adds"] != 150])
     assert cheapest_rung.ep_below is None and costs.bracket(cheapest_rung) == "8x"
     # two EP variants measured at other budgets: each has its own rung below, and the bound is the least
@@ -172,7 +173,6 @@ def test_cost_choices_are_made_on_validation_and_reported_on_test():
     def choice(found):
         return found.error, found.ep[:3], found.iep[:3], found.best_ep[:3], found.best_iep[:3], found.ep_below
     assert choice(flipped) == choice(match) and flipped.ep.reported == 49.0  # other test errors: the same choices
-    assert "(test error there: EP 1.0%, IEP 4.0%)" in costs.describe(match)
     assert costs.matched(test).chosen_on == "test"  # a ladder on test only: chosen there, and said so
     assert "test only" in costs.chosen_words("test")
     # a ladder on validation for some runs only: not every reported point has its twin, so test chooses
@@ -455,7 +455,7 @@ def test_figures_stay_legible(tmp_path, monkeypatch, study):
         if arrows and match is not None:
             found = costs.headline_saving(match, costs.largest_saving(here))
             assert arrows == [f"{costs.bracket(found)} fewer\nmultiply-adds"]
-            assert costs.bracket(found) in " ".join(records.answer_lines(rows, ()))  # the sentence says it too
+            assert costs.bracket(found) in " ".join(report.answer_lines(rows, ()))  # the sentence says it too
 
 
 def test_a_figure_comparison_sees_a_real_change_and_not_a_last_digit(tmp_path):
@@ -515,3 +515,23 @@ def test_written_files_get_the_permissions_of_any_new_file(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE(table.stat().st_mode) == 0o666 & ~mask
+
+
+def test_the_suite_imports_in_one_direction():
+    """No module of suite/ imports, at any depth, one that imports it back (the house's flow)."""
+    import ast
+    modules = {p.stem: p for p in (ROOT / "suite").glob("*.py")}
+    imports = {}
+    for name, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                found |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+        imports[name] = found & set(modules)
+
+    def reach(name, seen):
+        for other in imports[name] - seen:
+            seen.add(other)
+            reach(other, seen)
+        return seen
+    assert [name for name in modules if name in reach(name, set())] == []

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from suite import records, variants
+from suite import records, report, variants
 from suite.config import RunConfig
 from suite.run import config_columns
 
@@ -31,7 +31,7 @@ def test_every_config_field_makes_a_variant_or_is_named_as_not_making_one():
 def test_runs_differing_only_in_symmetric_are_two_variants():
     rows = table(*(run_rows(f"{sym}{seed}", 0.1 + 0.01 * seed, symmetric=sym, seed=seed)
                    for sym in (False, True) for seed in (0, 1, 2)))
-    summary = records.summary(rows)
+    summary = report.summary(rows)
     assert list(summary["variant"]) == ["EP no symmetric", "EP symmetric"]
     assert list(summary["seeds"]) == [3, 3] and list(summary["trained"]) == [3, 3]
 
@@ -72,20 +72,20 @@ def test_outcomes_count_trained_seeds_and_take_median_and_range():
     """Four seeds: three trained (5, 7, 9%), one collapsed to 90%: the median and range cover all
     four, the mean only the three that trained."""
     rows = table(*(run_rows(f"s{seed}", error, seed=seed) for seed, error in enumerate((0.05, 0.07, 0.09, 0.9))))
-    (outcome,) = records.summary(rows).to_dict("records")
+    (outcome,) = report.summary(rows).to_dict("records")
     assert outcome["seeds"] == 4 and outcome["trained"] == 3
     assert outcome["median %"] == pytest.approx(8.0) and outcome["min %"] == pytest.approx(5.0)
     assert outcome["max %"] == pytest.approx(90.0)
     assert outcome["mean % (trained)"] == pytest.approx(7.0) and outcome["std % (trained)"] == pytest.approx(2.0)
-    text = records.summary_markdown(records.summary(rows))
+    text = report.summary_markdown(report.summary(rows))
     assert "3 of 4" in text and "5.00-90.00" in text and "7.00 ± 2.00" in text
 
 
 def test_a_study_sets_its_collapse_error():
     rows = table(*(run_rows(f"s{seed}", error, seed=seed) for seed, error in enumerate((0.05, 0.3))))
-    assert records.summary(rows)["trained"].item() == 2
-    assert records.summary(rows, collapse_error=0.2)["trained"].item() == 1
-    assert np.isnan(records.summary(rows, collapse_error=0.01)["mean % (trained)"].item())
+    assert report.summary(rows)["trained"].item() == 2
+    assert report.summary(rows, collapse_error=0.2)["trained"].item() == 1
+    assert np.isnan(report.summary(rows, collapse_error=0.01)["mean % (trained)"].item())
 
 
 def test_convergence_reports_the_residual_at_each_budget_and_the_steps_to_each_threshold():
@@ -94,7 +94,7 @@ def test_convergence_reports_the_residual_at_each_budget_and_the_steps_to_each_t
                      T_neg=20, lam=0.0, backend="numpy") for t, r in enumerate(residuals, 1)]
     residuals = pd.DataFrame(trace("a", 0, [1, 0.1, 5e-3, 2e-3, 5e-4, 1e-4, 0, 0])
                              + trace("b", 1, [1, 0.3, 0.05, 5e-3, 4e-3, 3e-3, 2e-3, 2e-3]))
-    [line] = records.convergence(residuals, 1e-3).to_dict("records")
+    [line] = report.convergence(residuals, 1e-3).to_dict("records")
     assert [line[f"T={t}"] for t in (1, 2, 4, 8)] == ["1.0e+00", "2.0e-01", "3.5e-03", "1.0e-03"]
     assert line["steps to < 0.01"] == "3.5"  # steps 3 and 4
     assert line["steps to < 0.001"] == "5 (1 of 2 seeds)"
@@ -122,5 +122,5 @@ def test_a_run_stopped_while_its_training_error_still_falls_is_named_stopped_not
     assert status["learning"] == {"stopped"} and status["stuck"] == status["to chance"] == {"collapsed"}
     note = named.loc[(named["run_id"] == "learning") & (named["split"] == ""), "note"].item()
     assert note == "stopped; still falling: 65.0% to 62.0% from epoch 1 to 2"
-    assert records.summary(named)["trained"].eq(0).all()
-    assert set(records.unfinished(named)["status"]) == {"stopped", "collapsed"}
+    assert report.summary(named)["trained"].eq(0).all()
+    assert set(report.unfinished(named)["status"]) == {"stopped", "collapsed"}

@@ -8,14 +8,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from suite import records, study
+from suite import identity, provenance, records, report, study
 from suite.cli import main
 from suite.run import config_columns
 from suite.store import RunStore
 from suite.sweep import run_configs
 from test_sweeps import ONE_RUN, TINY, sweep_here
 
-HEAD = records.git("rev-parse", "HEAD")
+HEAD = provenance.git("rev-parse", "HEAD")
 in_git = pytest.mark.skipif(not HEAD, reason="needs this repository's git history")
 
 
@@ -28,7 +28,7 @@ def store(results: Path, text: str, commit: str = "0" * 40, dirty=lambda run: No
     tables = []
     for i, cfg in run_configs(chosen).items():
         rows = pd.DataFrame([{"run_id": i, **config_columns(cfg), "epoch": epoch, "split": "test", "mode": "ff",
-                              "error": 0.1, "status": "ok", "note": "", "code_fingerprint": records.run_fingerprint(cfg),
+                              "error": 0.1, "status": "ok", "note": "", "code_fingerprint": identity.run_fingerprint(cfg),
                               "git_commit": commit, "git_dirty": dirty(cfg) is not None and epoch >= dirty(cfg)}
                              for epoch in (0, 1, 2)])
         RunStore(directory).save_run(i, rows, pd.DataFrame(), pd.DataFrame())
@@ -47,7 +47,7 @@ def test_a_swept_study_is_reused_whole_and_its_runs_counted(tmp_path, capsys):
     sweep_here(ONE_RUN.replace("seed = [0]", "seed = [0, 1]"), tmp_path)
     out = status(capsys, "--results", str(tmp_path), "tiny")
     assert f"{tmp_path / 'tiny'}: 2 stored runs" in out
-    today = records.code_fingerprint("bp", "numpy")
+    today = identity.code_fingerprint("bp", "numpy")
     assert f"code fingerprints: {today} (2 runs); today's code: {today} (bp numpy)" in " ".join(out.split())
     assert out.rstrip().endswith("today's code would reuse 2 of 2 runs, recompute 0")
 
@@ -86,7 +86,7 @@ def test_a_clean_study_names_no_run(tmp_path, capsys):
 
 @in_git
 def test_runs_the_committed_study_file_does_not_hold_came_from_an_edit(tmp_path, capsys):
-    committed = records.git("show", f"{HEAD}:suite/presets/smoke.toml")
+    committed = provenance.git("show", f"{HEAD}:suite/presets/smoke.toml")
     runs = len(study.from_text(committed, "smoke").runs)
     store(tmp_path / "as_committed", committed, HEAD)
     out = status(capsys, "--results", str(tmp_path / "as_committed"))
@@ -101,7 +101,7 @@ def test_runs_the_committed_study_file_does_not_hold_came_from_an_edit(tmp_path,
 
 @in_git
 def test_a_study_run_at_a_scale_is_found_as_its_committed_file(tmp_path, capsys):
-    committed = records.git("show", f"{HEAD}:ablations/zero_pull.toml")
+    committed = provenance.git("show", f"{HEAD}:ablations/zero_pull.toml")
     directory = store(tmp_path, study.with_scale(committed, "full"), HEAD, folder="ablations")
     assert directory.name == "zero_pull.full"
     out = " ".join(status(capsys, "--results", str(tmp_path / "ablations")).split())
@@ -141,7 +141,8 @@ def test_status_reads_only_even_a_read_only_copy(tmp_path, capsys, monkeypatch):
 
     def forbidden(*args, **kwargs):
         raise AssertionError("status must not write")
-    monkeypatch.setattr(records, "atomic_write", forbidden)  # every table, summary and figure goes through it
+    for module in (records, report):  # every table, summary and figure goes through these
+        monkeypatch.setattr(module, "atomic_write", forbidden)
     monkeypatch.setattr(Path, "write_text", forbidden)
     for path in folders:  # read-only (root ignores it: the write guards above and the snapshot still hold)
         path.chmod(stat.S_IRUSR | stat.S_IXUSR)
@@ -176,8 +177,8 @@ def test_runs_of_code_recorded_as_the_same_bits_are_today_s(tmp_path, capsys, mo
     for path in directory.glob("runs/*.rows.parquet"):
         path.rename(path.with_name(path.name.rsplit("-", 1)[0] + "-0123456789.rows.parquet"))
     record = tmp_path / "equivalent_code.toml"
-    monkeypatch.setattr(records, "EQUIVALENT_CODE", record)
-    pairs = {f"{a} numpy": records.code_fingerprint(a, "numpy") for a in ("ep", "iep")}  # not bp
+    monkeypatch.setattr(identity, "EQUIVALENT_CODE", record)
+    pairs = {f"{a} numpy": identity.code_fingerprint(a, "numpy") for a in ("ep", "iep")}  # not bp
     record.write_text('[[equivalent]]\nold = "0123456789"\nnew = {' +
                       ", ".join(f'"{k}" = "{v}"' for k, v in pairs.items()) + "}\n")
     out = " ".join(status(capsys, "--results", str(tmp_path)).split())

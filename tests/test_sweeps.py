@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from conftest import child_processes
-from suite import records
+from suite import identity, provenance, records, report
 from suite.cli import main
 from suite.config import RunConfig
 from suite.executors import LocalExecutor
@@ -212,7 +212,7 @@ lrs = [1000.0, 1000.0]
 def test_the_table_of_unfinished_runs_names_the_fields_that_vary(tmp_path):
     diverging = ONE_RUN.replace('algorithm = "bp"', 'algorithm = "bp"\nlrs = [1000.0, 1000.0]\nbatch_size = [10, 20]')
     sweep_here(diverging, tmp_path)
-    stopped = records.unfinished(records.load_table(tmp_path / "tiny"))
+    stopped = report.unfinished(records.load_table(tmp_path / "tiny"))
     assert list(stopped.columns) == ["algorithm", "backend", "sizes", "batch_size", "seed", "status", "epoch", "note"]
     assert sorted(stopped["batch_size"]) == [10, 20] and set(stopped["status"]) == {"diverged"}
 
@@ -311,7 +311,7 @@ def copy_of_the_code(tmp_path) -> Path:
 
 def fingerprints_of(root) -> dict[tuple[str, str], str]:
     from suite.algorithms import ALGORITHMS
-    return {(a, b): records.code_fingerprint.__wrapped__(a, b, root) for a in ALGORITHMS for b in backends.NAMES}
+    return {(a, b): identity.code_fingerprint.__wrapped__(a, b, root) for a in ALGORITHMS for b in backends.NAMES}
 
 
 def append_comment(path: Path) -> None:
@@ -325,7 +325,7 @@ def test_the_code_fingerprint_covers_the_code_a_run_executes(tmp_path):
     backend, an algorithm it never runs, or a new algorithm module."""
     copy = copy_of_the_code(tmp_path)
     before = fingerprints_of(copy)
-    assert before == {pair: records.code_fingerprint(*pair) for pair in before}  # the same code, the same fingerprint
+    assert before == {pair: identity.code_fingerprint(*pair) for pair in before}  # the same code, the same fingerprint
     assert len(set(before.values())) == len(before)
     append_comment(copy / "suite" / "plots.py")  # figures compute no numbers
     shutil.copy(copy / "suite" / "algorithms" / "contrastive.py", copy / "suite" / "algorithms" / "another.py")
@@ -433,7 +433,7 @@ def sweep_here(text: str, results: Path, executor=None) -> str:
 
 def provenance_of(rows: pd.DataFrame) -> set:
     """The distinct provenance of rows, dates aside (a resumed run's rows may differ in them)."""
-    columns = [c for c in records.PROVENANCE_COLUMNS if c != "date"]
+    columns = [c for c in provenance.COLUMNS if c != "date"]
     return set(rows[columns].itertuples(index=False, name=None))
 
 
@@ -446,7 +446,7 @@ def test_status_rows_carry_the_provenance_of_the_run_that_made_them(tmp_path, st
     rows = records.load_table(tmp_path / "tiny")
     stop, measured = rows[rows["split"] == ""], rows[rows["split"] != ""]
     assert list(stop["status"]) == [status] and not measured.empty
-    assert stop[list(records.PROVENANCE_COLUMNS)].notna().all(axis=None)
+    assert stop[list(provenance.COLUMNS)].notna().all(axis=None)
     assert provenance_of(stop) == provenance_of(measured)
 
 
@@ -455,8 +455,8 @@ def test_a_skipped_run_carries_the_provenance_of_its_sweep(tmp_path):
                InThisProcess(missing="torch"))
     skipped = records.load_table(tmp_path / "tiny").query("status == 'skipped'")
     assert list(skipped["backend"]) == ["torch"]
-    here = records.provenance({}, RunConfig(algorithm="bp", backend="torch"))  # its own code fingerprint
-    for name in records.PROVENANCE_COLUMNS:
+    here = provenance.collect({}, RunConfig(algorithm="bp", backend="torch"))  # its own code fingerprint
+    for name in provenance.COLUMNS:
         assert skipped[name].item() == here[name] or name == "date", name
 
 
@@ -470,16 +470,16 @@ def test_a_study_whose_every_run_is_skipped_still_writes_its_tables_and_summary(
 def test_a_run_that_stops_before_measuring_takes_the_sweep_provenance():
     from suite.run import RunResult
     from suite.sweep import tidy
-    here = {**records.provenance({}), "cpu": "the sweep's"}
+    here = {**provenance.collect({}), "cpu": "the sweep's"}
     rows, _, _ = tidy(RunResult([], [], "diverged", 0, "NaN or inf"), RunConfig(), "run-id", here)
-    assert rows["cpu"].item() == "the sweep's" and rows["code_fingerprint"].item() == records.run_fingerprint(RunConfig())
+    assert rows["cpu"].item() == "the sweep's" and rows["code_fingerprint"].item() == identity.run_fingerprint(RunConfig())
 
 
 def test_a_sweep_from_an_edited_tree_into_a_clean_study_warns_once_and_goes_on(tmp_path, monkeypatch):
-    real = records.provenance
+    real = provenance.collect
 
     def tree(dirty: bool):  # the sweep's and its runs' git_dirty
-        monkeypatch.setattr(records, "provenance", lambda *args: {**real(*args), "git_dirty": dirty})
+        monkeypatch.setattr(provenance, "collect", lambda *args: {**real(*args), "git_dirty": dirty})
 
     def seeds(*values):
         return ONE_RUN.replace("seed = [0]", f"seed = {list(values)}")
