@@ -75,7 +75,7 @@ def stored_runs(results: Path, fingerprint: str) -> pd.DataFrame:
     return pd.concat(found, ignore_index=True)
 
 
-def cases(runs: pd.DataFrame) -> list[dict]:
+def cases(runs: pd.DataFrame, results: Path) -> list[dict]:
     """The replays: per study, algorithm, backend and depth, the first stored run's configuration in
     its short form, and the evaluation plan's short form (its splits and diagnostics kept)."""
     chosen = runs.drop_duplicates(["study", "algorithm", "backend", "depth"])
@@ -83,7 +83,7 @@ def cases(runs: pd.DataFrame) -> list[dict]:
     for k, (_, run) in enumerate(chosen.iterrows()):
         config = {name: stored_value(run[name], name) for name in RUN_FIELDS if name in run and name != "eval_modes"}
         cfg = dataclasses.replace(RunConfig(**config), **SHORT)
-        study = RunStore(identity.ROOT / "results" / run["study"]).study()
+        study = RunStore(results / run["study"]).study()
         plan = {"splits": tuple(study.ladder_splits), "diagnostics": study.diagnostics, **SHORT_PLAN} if study else \
             dict(SHORT_PLAN)
         jobs.append({"name": f"{k:02d}", "study": run["study"], "run": run["run_id"],
@@ -142,7 +142,7 @@ def check(fingerprint: str, results: Path = identity.ROOT / "results", stream=sy
     """Replay, compare and, when every replay agrees bit for bit, record the equivalence; returns the
     evidence file. NotEquivalent (recording nothing) otherwise."""
     runs = stored_runs(results, fingerprint)
-    commit, jobs = old_commit(runs), cases(runs)
+    commit, jobs = old_commit(runs), cases(runs, results)
     print(f"{len(runs)} stored runs of code {fingerprint}, made at {commit[:7]}: replaying {len(jobs)} short runs "
           "(one per study, algorithm, backend and depth) in that commit and in this tree", file=stream, flush=True)
     with tempfile.TemporaryDirectory() as scratch:
