@@ -7,7 +7,7 @@ old runs their place instead: it takes the commit that made the stored runs of t
 and for each committed study, algorithm, backend and depth among them, replays a short form of one of
 its runs (the same configuration on a few hundred images for one epoch, with a short ladder and
 residual trace) in that commit's tree and in this one, one thread each. The two replays must agree
-bit for bit: every row's numbers, the residual trace and the whole trained state (its checkpoint).
+bit for bit: every row's numbers, the residual trace, the diagnostics and the whole trained state (its checkpoint).
 Only then is the old fingerprint recorded (identity.EQUIVALENT_CODE) as equivalent to today's
 fingerprint of each algorithm and backend replayed, with the list of runs compared beside it; a
 sweep and ``suite status`` then count those stored runs as today's. Any difference records nothing.
@@ -53,6 +53,7 @@ for job in json.loads(Path(sys.argv[1]).read_text()):
                                 checkpoint=out.with_suffix(".checkpoint.npz"))
     pd.DataFrame(result.rows).to_parquet(out.with_suffix(".rows.parquet"))
     pd.DataFrame(result.residuals).to_parquet(out.with_suffix(".residuals.parquet"))
+    pd.DataFrame(result.diagnostics).to_parquet(out.with_suffix(".diagnostics.parquet"))
     print(job["name"], result.status, flush=True)
 """
 
@@ -115,7 +116,7 @@ def replay(tree: Path, jobs: list[dict], out: Path) -> None:
 def differences(old: Path, new: Path, name: str) -> list[str]:
     """What differs between the two replays of one job (empty: the same bits)."""
     found = []
-    for table in ("rows", "residuals"):
+    for table in ("rows", "residuals", "diagnostics"):
         a, b = (pd.read_parquet(d / f"{name}.{table}.parquet") for d in (old, new))
         a, b = (t[[c for c in t.columns if c not in IGNORED]] for t in (a, b))
         if list(a.columns) != list(b.columns) or len(a) != len(b):

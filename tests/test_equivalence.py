@@ -22,6 +22,7 @@ def write_replay(folder, rows, leaf):
     folder.mkdir()
     pd.DataFrame(rows).to_parquet(folder / "00.rows.parquet")
     pd.DataFrame({"step": [1], "residual": [0.5]}).to_parquet(folder / "00.residuals.parquet")
+    pd.DataFrame({"epoch": [1], "value": [0.9]}).to_parquet(folder / "00.diagnostics.parquet")
     np.savez(folder / "00.checkpoint.npz", leaf0=leaf, meta=np.array("{}"))
 
 

@@ -26,15 +26,20 @@ def clamped(backend, params: Layers, x, s, output, steps, eps, const, kappa=1.0)
     return backend.fori_loop(steps, body, tuple(s[:-1]) + (output,))
 
 
-def update(backend, params: Layers, x, hp: EPHyper, clamp: Callable, scale, onto: Layers) -> Layers:
-    """onto plus the contrastive update of params: the free phase from zeros, the clamped phase from
-    its fixed point with the output held at clamp(free output), and lr / (scale B) times the contrast.
-    onto = params: a training step (params are given away); zeros: the update itself."""
+def phases(backend, params: Layers, x, hp: EPHyper, clamp: Callable):
+    """The free phase from zeros, and the clamped phase from its fixed point with the output held at
+    clamp(free output): (free, clamped)."""
     const = constants(params, x, backend.transpose)
     sizes = [x.shape[1]] + [b.shape[0] for b in params.biases]
     free = relax(backend, params, x, zero_state(backend, sizes, x.shape[0]), hp.T_neg, hp.eps, const=const,
                  start_in_range=True, kappa=hp.kappa)
-    held = clamped(backend, params, x, free, clamp(free[-1]), hp.T_pos, hp.eps, const, hp.kappa)
+    return free, clamped(backend, params, x, free, clamp(free[-1]), hp.T_pos, hp.eps, const, hp.kappa)
+
+
+def update(backend, params: Layers, x, hp: EPHyper, clamp: Callable, scale, onto: Layers) -> Layers:
+    """onto plus the contrastive update of params from its two phases: lr / (scale B) times the
+    contrast. onto = params: a training step (params are given away); zeros: the update itself."""
+    free, held = phases(backend, params, x, hp, clamp)
     return ep_update(backend, onto, x, held, free, scale, hp.lrs)
 
 
@@ -51,12 +56,12 @@ def probe_of(name: str, clamp_of: ClampOf) -> Callable:
     of its update per unit rate with the exact gradient through the free steps."""
     def probe(backend, model: Model, x, y, hp: EPHyper, lam, *, steps: int) -> dict:
         xp, energy = backend.xp, model.energy
-        sizes = [x.shape[1]] + [b.shape[0] for b in energy.biases]
-        found = diagnostics.saturation(xp, relax(backend, energy, x, zero_state(backend, sizes, x.shape[0]),
-                                                 hp.T_neg, hp.eps, start_in_range=True, kappa=hp.kappa))
+        clamp, scale = clamp_of(y, hp)
+        free, held = phases(backend, energy, x, hp, clamp)
+        found = diagnostics.saturation(xp, free)
         if backend.grad is not None:  # the oracle needs autodiff
-            unit = hp._replace(lrs=(1.0,) * len(energy.weights))
-            moved = update(backend, energy, x, unit, *clamp_of(y, hp), onto=diagnostics.zeros_like(backend, energy))
+            moved = ep_update(backend, diagnostics.zeros_like(backend, energy), x, held, free, scale,
+                              (1.0,) * len(energy.weights))
             found[f"cosine {name} / BPTT"] = diagnostics.cosines(xp, moved, diagnostics.descent(backend, energy, x, y,
                                                                                             steps, hp))
         return found
